@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+#
+# One image for all three callercard processes; the subcommand picks the process:
+#   docker run callercard:latest            -> callercard api (uvicorn on 0.0.0.0:8090)
+#   docker run callercard:latest worker     -> callercard worker (Celery)
+#   docker run callercard:latest listener   -> callercard listener (Asterisk AMI)
+# Configuration is CALLERCARD_* environment variables (see callercard/settings.py);
+# the secrets have no defaults and must be provided at run time.
+
+# --- build: install the project and its dependencies into a venv ----------------
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+# README* may be absent; pyproject.toml always matches, so this COPY never fails.
+COPY pyproject.toml README* ./
+COPY callercard ./callercard
+COPY worker ./worker
+COPY asterisk ./asterisk
+# Runtime dependencies only: no [test] extra.
+RUN pip install .
+
+# --- runtime --------------------------------------------------------------------
+FROM python:3.11-slim
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CALLERCARD_API_HOST=0.0.0.0 \
+    CALLERCARD_API_PORT=8090
+
+RUN useradd --system --create-home --home-dir /home/callercard --shell /usr/sbin/nologin \
+        --uid 10001 --user-group callercard
+
+COPY --from=build /opt/venv /opt/venv
+
+USER callercard
+WORKDIR /home/callercard
+
+EXPOSE 8090
+
+# No HEALTHCHECK here: the image also runs the worker and the listener, which do
+# not serve HTTP. docker-compose.yml gives the api service its own healthcheck.
+ENTRYPOINT ["callercard"]
+CMD ["api"]

@@ -1,0 +1,1 @@
+"""callercard: caller identification for a support line."""

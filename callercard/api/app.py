@@ -1,0 +1,50 @@
+"""The API process's composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from callercard import centrifugo, mongo, redis
+from callercard.api import errors, status
+from callercard.api.deps import Services
+from callercard.customers import http as customers_http
+from callercard.lookup import http as lookup_http
+from callercard.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo_client = mongo.connect(settings)
+        redis_client = redis.connect(settings)
+        cent_client = centrifugo.connect(settings)
+        app.state.services = Services(
+            settings=settings,
+            db=mongo.database(mongo_client, settings),
+            redis=redis_client,
+            centrifugo=cent_client,
+        )
+        try:
+            yield
+        finally:
+            await cent_client.close()
+            await redis_client.aclose()
+            await mongo_client.close()
+
+    app = FastAPI(title="callercard", version="1", lifespan=lifespan)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    errors.install(app)
+    app.include_router(status.router)
+    app.include_router(lookup_http.router)
+    app.include_router(customers_http.router)
+    return app

@@ -1,0 +1,26 @@
+"""``GET /status``: each dependency's health; 200 only when every required one is ok."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from callercard import centrifugo, mongo, redis
+from callercard.api.deps import ServicesDep
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/status", summary="Health of every dependency")
+async def status(services: ServicesDep) -> JSONResponse:
+    checks = await asyncio.gather(
+        mongo.health(services.db),
+        redis.health(services.redis),
+        centrifugo.health(services.centrifugo),
+        redis.listener_health(services.redis),
+    )
+    body = {check.name: check.as_dict() for check in checks}
+    healthy = all(check.ok for check in checks)
+    return JSONResponse({"ok": healthy, "dependencies": body}, status_code=200 if healthy else 503)

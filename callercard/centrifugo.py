@@ -1,0 +1,75 @@
+"""Centrifugo: channel names, agents' connection tokens, the server API client and its health.
+
+Card events reach an agent only through ``agent:#<agent_id>``, a user-limited
+channel: Centrifugo lets a connection subscribe to it only when the token's
+``sub`` is that agent id.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import jwt
+from cent import AsyncClient, InfoRequest, PublishRequest
+from cent.exceptions import CentError
+
+from callercard.health import Health
+from callercard.settings import Settings
+
+AGENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+QUEUES_CHANNEL = "queues:status"
+
+
+class InvalidAgentId(ValueError):
+    pass
+
+
+def agent_channel(agent_id: str) -> str:
+    if not AGENT_ID_PATTERN.match(agent_id):
+        raise InvalidAgentId(f"agent id {agent_id!r} must match {AGENT_ID_PATTERN.pattern}")
+    return f"agent:#{agent_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionToken:
+    token: str
+    channel: str
+    websocket_url: str
+    expires_at: int
+
+
+def connection_token(*, settings: Settings, agent_id: str, now: float | None = None) -> ConnectionToken:
+    """A short-lived HS256 JWT that lets one agent connect and read only their own channel."""
+    channel = agent_channel(agent_id)
+    issued = int(now if now is not None else time.time())
+    expires_at = issued + settings.centrifugo_token_ttl_seconds
+    token = jwt.encode(
+        {"sub": agent_id, "iat": issued, "exp": expires_at},
+        settings.centrifugo_token_secret.get_secret_value(),
+        algorithm="HS256",
+    )
+    return ConnectionToken(token, channel, settings.centrifugo_websocket_url, expires_at)
+
+
+def connect(settings: Settings) -> AsyncClient:
+    return AsyncClient(
+        str(settings.centrifugo_api_url),
+        settings.centrifugo_api_key.get_secret_value(),
+        timeout=settings.centrifugo_timeout_ms / 1000,
+    )
+
+
+async def publish(client: AsyncClient, *, channel: str, data: dict[str, object],
+                  idempotency_key: str | None = None) -> None:
+    """Publish once; raises ``CentError`` subclasses for the caller to translate."""
+    await client.publish(PublishRequest(channel=channel, data=data, idempotency_key=idempotency_key))
+
+
+async def health(client: AsyncClient) -> Health:
+    try:
+        result = await client.info(InfoRequest())
+    except CentError as error:
+        return Health("centrifugo", False, f"{type(error).__name__}: {error}"[:300])
+    return Health("centrifugo", True, f"{len(result.nodes)} node(s)")

@@ -1,0 +1,74 @@
+"""Admin API for customer accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Response, status
+
+from callercard.api.deps import AdminOnly, ServicesDep
+from callercard.customers import services as accounts
+from callercard.customers.schemas import (
+    Account,
+    AccountId,
+    AccountIn,
+    AccountWithId,
+    BulkResult,
+    UpsertResult,
+)
+from callercard.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+MAX_BULK = 1000
+AccountIdPath = Annotated[AccountId, Path(description="account (contract) id")]
+
+
+@router.put("/{account_id}", summary="Create or replace an account", response_model=Account)
+async def put_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath, body: AccountIn,
+                      response: Response) -> Account:
+    settings = services.settings
+    account = accounts.to_account(AccountWithId(id=account_id, **body.model_dump()),
+                                  region=settings.default_region, area_code=settings.default_area_code)
+    [result] = await accounts.upsert_accounts(services.db, accounts=[account])
+    response.status_code = status.HTTP_201_CREATED if result is UpsertResult.CREATED else status.HTTP_200_OK
+    return account
+
+
+@router.get("/{account_id}", summary="One account", response_model=Account)
+async def get_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath) -> Account:
+    return await accounts.get_account(services.db, account_id=account_id)
+
+
+@router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an account")
+async def delete_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath) -> Response:
+    await accounts.delete_account(services.db, account_id=account_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(":bulk", summary="Create or replace many accounts; bad ones are reported, the rest written",
+             response_model=BulkResult)
+async def bulk_upsert(services: ServicesDep, _role: AdminOnly,
+                      body: Annotated[list[dict[str, object]], Body(max_length=MAX_BULK)]) -> BulkResult:
+    settings = services.settings
+    valid: list[Account] = []
+    rejected: list[dict[str, str]] = []
+    for index, item in enumerate(body):
+        try:
+            incoming = AccountWithId.model_validate(item)
+            valid.append(accounts.to_account(incoming, region=settings.default_region,
+                                             area_code=settings.default_area_code))
+        except InvalidInput as error:
+            rejected.append({"index": str(index), "id": str(item.get("id", "")), "reason": error.message})
+        except ValueError as error:  # pydantic.ValidationError
+            rejected.append({"index": str(index), "id": str(item.get("id", "")), "reason": _first_error(error)})
+    results = await accounts.upsert_accounts(services.db, accounts=valid)
+    return accounts.tally(results, rejected)
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "row"
+        return f"{field}: {first.get('msg', 'invalid')}"
+    return str(error)

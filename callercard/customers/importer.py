@@ -1,0 +1,143 @@
+"""``callercard import customers FILE``: CSV or JSON Lines, upsert by account id.
+
+A bad row is reported with its line number and reason and never stops the file.
+Reimporting the same file changes nothing.
+
+CSV columns: ``id, holder, status, email, crm_url, tags`` (``;``-separated),
+``phones`` (``;``-separated ``kind:number`` or bare numbers), ``contact_phone``,
+``sms_phone``, ``other_phone``; any other column lands in ``extra``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard.customers import services
+from callercard.customers.schemas import Account, AccountWithId, UpsertResult
+from callercard.errors import InvalidInput
+from callercard.progress import ProgressBar
+
+BATCH_SIZE = 500
+_KNOWN_COLUMNS = {"id", "holder", "status", "email", "crm_url", "tags", "phones",
+                  "contact_phone", "sms_phone", "other_phone"}
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rows_per_second: float = 0.0
+
+    def report(self) -> str:
+        lines = [f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
+                 f"rejected {len(self.rejected)} ({self.rows_per_second:,.0f} rows/s)"]
+        lines += [f"  line {line}: {reason}" for line, reason in self.rejected[:50]]
+        if len(self.rejected) > 50:
+            lines.append(f"  ... and {len(self.rejected) - 50} more")
+        return "\n".join(lines)
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(";") if part.strip()]
+
+
+def csv_row_to_account(row: dict[str, str | None]) -> dict[str, Any]:
+    phones: list[dict[str, str]] = []
+    for item in _split(row.get("phones")):
+        kind, sep, number = item.partition(":")
+        phones.append({"kind": kind.strip(), "number": number.strip()} if sep else {"number": item})
+    for kind in ("contact", "sms", "other"):
+        phones += [{"kind": kind, "number": n} for n in _split(row.get(f"{kind}_phone"))]
+    extra = {key: value for key, value in row.items() if key not in _KNOWN_COLUMNS and key and value}
+    doc: dict[str, Any] = {"id": row.get("id") or "", "holder": row.get("holder") or "", "phones": phones,
+                           "tags": _split(row.get("tags")), "extra": extra}
+    for optional in ("status", "email", "crm_url"):
+        if row.get(optional):
+            doc[optional] = row[optional]
+    return doc
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row dict) or (line number, reason) for rows that cannot even be parsed."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    parsed = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield line_number, f"not valid JSON: {error.msg}"
+                    continue
+                yield line_number, parsed if isinstance(parsed, dict) else "not a JSON object"
+        else:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                if None in row:
+                    yield reader.line_num, "more fields than the header has"
+                    continue
+                yield reader.line_num, csv_row_to_account(row)
+
+
+def count_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return max(lines - (0 if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else 1), 0)
+
+
+def _validate(row: dict[str, Any], *, region: str, area_code: str | None) -> Account:
+    return services.to_account(AccountWithId.model_validate(row), region=region, area_code=area_code)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "row"
+        return f"{where}: {first.get('msg', 'invalid')}"
+    return str(getattr(error, "message", error))
+
+
+async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None,
+                           progress: ProgressBar | None = None) -> ImportSummary:
+    summary = ImportSummary()
+    batch: list[Account] = []
+
+    async def flush() -> None:
+        results = await services.upsert_accounts(db, accounts=batch)
+        summary.created += results.count(UpsertResult.CREATED)
+        summary.updated += results.count(UpsertResult.UPDATED)
+        summary.unchanged += results.count(UpsertResult.UNCHANGED)
+        if progress:
+            progress.advance(len(batch))
+        batch.clear()
+
+    for line_number, row in read_rows(path):
+        if isinstance(row, str):
+            summary.rejected.append((line_number, row))
+            if progress:
+                progress.advance(1)
+            continue
+        try:
+            batch.append(_validate(row, region=region, area_code=area_code))
+        except (ValidationError, InvalidInput) as error:
+            summary.rejected.append((line_number, _reason(error)))
+            if progress:
+                progress.advance(1)
+        if len(batch) >= BATCH_SIZE:
+            await flush()
+    if batch:
+        await flush()
+    if progress:
+        progress.finish()
+        summary.rows_per_second = progress.rate
+    return summary

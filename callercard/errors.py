@@ -1,0 +1,44 @@
+"""Domain errors. Each carries the HTTP status, a stable error id and details; the API translates them in one place."""
+
+from __future__ import annotations
+
+
+class CallercardError(Exception):
+    status_code = 500
+    error_id = "internal-error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(CallercardError):
+    status_code = 422
+    error_id = "invalid-input"
+
+    def __init__(self, field: str, message: str, **details: object) -> None:
+        super().__init__(f"{field}: {message}", field=field, **details)
+        self.field = field
+
+
+class NotFound(CallercardError):
+    status_code = 404
+    error_id = "not-found"
+
+
+class Unauthenticated(CallercardError):
+    status_code = 401
+    error_id = "unauthenticated"
+
+
+class Forbidden(CallercardError):
+    status_code = 403
+    error_id = "forbidden"
+
+
+class StoreUnavailable(CallercardError):
+    """MongoDB did not answer in time or refused; callers degrade instead of failing where they can."""
+
+    status_code = 503
+    error_id = "store-unavailable"

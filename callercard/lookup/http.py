@@ -1,0 +1,59 @@
+"""The PBX's lookup API: the card as JSON, or a plain-text name for ``CURL()`` in the dialplan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from callercard import phone
+from callercard.api.deps import PbxOrAdmin, ServicesDep
+from callercard.errors import InvalidInput
+from callercard.lookup import names
+from callercard.lookup.cards import Card, CardKind
+from callercard.lookup.services import lookup_within_budget
+
+router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
+
+NumberParam = Annotated[str, Query(description="the caller's number as the PBX has it", max_length=64)]
+UniqueIdParam = Annotated[str | None, Query(description="Asterisk's UNIQUEID, for logs", max_length=64)]
+
+
+def parse_number(raw: str, services: ServicesDep) -> phone.Number:
+    settings = services.settings
+    try:
+        return phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
+    except phone.InvalidNumber as error:
+        raise InvalidInput("number", str(error)) from error
+
+
+async def _card(raw: str, services: ServicesDep) -> Card:
+    number = parse_number(raw, services)
+    return await lookup_within_budget(db=services.db, number=number,
+                                      budget_seconds=services.settings.lookup_budget_seconds)
+
+
+@router.get("", summary="The caller card for a number", response_model=Card)
+async def lookup(services: ServicesDep, _role: PbxOrAdmin, number: NumberParam,
+                 uniqueid: UniqueIdParam = None) -> Card:
+    """Answers within ``lookup_budget_ms``; when the store is slow or down the card is ``degraded``."""
+    return await _card(number, services)
+
+
+@router.get("/name", summary="The caller's display name, as plain text", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}}})
+async def lookup_name(
+    services: ServicesDep,
+    _role: PbxOrAdmin,
+    number: NumberParam,
+    uniqueid: UniqueIdParam = None,
+    ascii: Annotated[bool, Query(description="transliterate to ASCII for phones without Unicode")] = False,
+    max_length: Annotated[int | None, Query(ge=1, le=200, description="cut the name to this length")] = None,
+) -> PlainTextResponse:
+    """Empty for unknown and withheld numbers, so desk phones fall back to showing the number."""
+    card = await _card(number, services)
+    name = card.display_name if card.kind is CardKind.KNOWN else ""
+    headers = {"X-Callercard-Degraded": "1"} if card.degraded else None
+    return PlainTextResponse(names.for_phone_display(name, ascii_only=ascii, max_length=max_length),
+                             headers=headers)

@@ -1,0 +1,62 @@
+"""Resolving a number to its card: card cache first, then the phone index and accounts.
+
+The hot path is ``_id`` lookups only (FerretDB uses no other index; MongoDB is
+fastest on them too). ``resolve_card`` is idempotent: calling it again returns the
+same card and at most rewrites the same cache entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from callercard.customers import store as customers_store
+from callercard.lookup.cards import CARD_VERSION, Card, build_card
+from callercard.mongo import CARD_CACHE
+from callercard.phone import Number, NumberKind
+
+log = logging.getLogger(__name__)
+
+
+async def resolve_card(*, db: AsyncDatabase, number: Number) -> Card:
+    if number.kind is not NumberKind.E164 or number.e164 is None:
+        return build_card(number, [])
+    cached = await db[CARD_CACHE].find_one({"_id": number.e164})
+    if cached is not None and cached.get("v") == CARD_VERSION:
+        return Card.model_validate({**cached["card"], "number": number.raw})
+    return await _build_and_cache(db, number)
+
+
+async def _build_and_cache(db: AsyncDatabase, number: Number) -> Card:
+    assert number.e164 is not None
+    entry = await customers_store.find_phone_entry(db, number.e164)
+    account_ids = entry.get("accounts", []) if entry else []
+    accounts = await customers_store.find_accounts(db, account_ids)
+    card = build_card(number, list(accounts.values()))
+    rev = entry.get("rev", 0) if entry else 0
+    await db[CARD_CACHE].replace_one(
+        {"_id": number.e164},
+        {"v": CARD_VERSION, "rev": rev, "card": card.model_dump(mode="json"), "built_at": datetime.now(UTC)},
+        upsert=True,
+    )
+    # An account change between our read and our write would leave a stale card: re-check its rev.
+    latest = await customers_store.find_phone_entry(db, number.e164)
+    if (latest.get("rev", 0) if latest else 0) != rev:
+        await db[CARD_CACHE].delete_one({"_id": number.e164, "rev": rev})
+    return card
+
+
+async def lookup_within_budget(*, db: AsyncDatabase, number: Number, budget_seconds: float) -> Card:
+    """The card, or within ``budget_seconds`` a degraded card from the number alone; never raises for the store."""
+    try:
+        return await asyncio.wait_for(resolve_card(db=db, number=number), timeout=budget_seconds)
+    except TimeoutError:
+        log.warning("lookup of %s exceeded its %.0f ms budget; answering degraded", number.key,
+                    budget_seconds * 1000)
+    except PyMongoError as error:
+        log.warning("lookup of %s failed (%s); answering degraded", number.key, type(error).__name__)
+    return build_card(number, [], degraded=True)

@@ -1,0 +1,101 @@
+"""The one place the environment is read.
+
+Every process builds a ``Settings`` once in its composition root and passes the
+pieces down; nothing else in the code base touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AnyUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "changethis", "secret", "password", "placeholder",
+     "todo", "xxx", "example", "default", "test", "admin", "pbx"}
+)
+MIN_SECRET_LENGTH = 16
+
+
+def _refuse_placeholder(value: SecretStr) -> SecretStr:
+    raw = value.get_secret_value()
+    if raw.strip().lower() in PLACEHOLDER_SECRETS or "changethis" in raw.lower():
+        raise ValueError("is a placeholder; generate a real secret (e.g. `openssl rand -hex 24`)")
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(f"is too short; use at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """callercard's configuration, from ``CALLERCARD_*`` environment variables.
+
+    Defaults point at the loopback ports ``scripts/services.sh`` uses, so a
+    developer only has to provide the secrets (the script generates them).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CALLERCARD_", extra="ignore", frozen=True)
+
+    # MongoDB (FerretDB in tests)
+    mongo_url: str = "mongodb://127.0.0.1:27027/"
+    mongo_database: str = "callercard"
+    mongo_timeout_ms: int = Field(default=2000, ge=50, le=60000)
+
+    # Redis: the Celery broker, and where the listener reports its AMI login state
+    redis_url: str = "redis://127.0.0.1:6390/0"
+
+    # Centrifugo
+    centrifugo_api_url: AnyUrl = AnyUrl("http://127.0.0.1:8010/api")
+    centrifugo_api_key: SecretStr
+    centrifugo_token_secret: SecretStr
+    centrifugo_websocket_url: str = "ws://127.0.0.1:8010/connection/websocket"
+    centrifugo_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
+    centrifugo_timeout_ms: int = Field(default=1000, ge=50, le=30000)
+
+    # Asterisk Manager Interface
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_username: str = "callercard"
+    ami_secret: SecretStr
+    inbound_contexts: Annotated[list[str], NoDecode] = ["incoming"]
+
+    # Credentials of the API's callers
+    pbx_api_key: SecretStr
+    admin_api_key: SecretStr
+
+    # Phone numbers
+    default_region: str = Field(default="RU", min_length=2, max_length=2)
+    default_area_code: str | None = Field(default=None, pattern=r"^\d{1,5}$")
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8090, ge=1, le=65535)
+    lookup_budget_ms: int = Field(default=300, ge=10, le=10000)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    demo_enabled: bool = False
+    log_level: str = "INFO"
+
+    _validate_secrets = field_validator(
+        "centrifugo_api_key", "centrifugo_token_secret", "ami_secret", "pbx_api_key", "admin_api_key"
+    )(_refuse_placeholder)
+    _split_lists = field_validator("inbound_contexts", "cors_origins", mode="before")(_split_csv)
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def lookup_budget_seconds(self) -> float:
+        return self.lookup_budget_ms / 1000
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; raises ``pydantic.ValidationError`` naming each bad variable."""
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment

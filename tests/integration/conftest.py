@@ -1,0 +1,84 @@
+"""Real servers, started once per session by the project's own script; a clean database per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from celery import Celery
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard.settings import Settings
+from tests.support.processes import Process, http_answers, services_up, settings_kwargs
+from worker.app import create_celery
+
+TEST_DATABASE = "callercard_test"
+
+
+@pytest.fixture(scope="session")
+def service_env() -> dict[str, str]:
+    return {**services_up("test"), "CALLERCARD_MONGO_DATABASE": TEST_DATABASE}
+
+
+@pytest.fixture(scope="session")
+def base_settings(service_env: dict[str, str]) -> Settings:
+    return Settings(**settings_kwargs(service_env))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    """The session's settings, with the test database emptied first."""
+    with MongoClient(base_settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(base_settings.mongo_database)
+    return base_settings
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
+    client: AsyncMongoClient = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    try:
+        yield client[settings.mongo_database]
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def api_process(service_env: dict[str, str], base_settings: Settings) -> Iterator[Process]:
+    process = Process("api", ["api"], service_env).start()
+    process.wait_until(http_answers(f"http://127.0.0.1:{base_settings.api_port}/status"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(api_process: Process, base_settings: Settings) -> str:
+    return f"http://127.0.0.1:{base_settings.api_port}"
+
+
+@pytest.fixture
+async def admin_api(api_url: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def pbx_api(api_url: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {settings.pbx_api_key.get_secret_value()}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def worker_process(service_env: dict[str, str]) -> Iterator[Process]:
+    process = Process("worker", ["worker", "--concurrency", "1"], service_env).start()
+    process.wait_until(lambda: "ready." in process.log_path.read_text(errors="replace"), timeout=60)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_app(base_settings: Settings) -> Celery:
+    return create_celery(base_settings)

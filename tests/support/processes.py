@@ -1,0 +1,87 @@
+"""Starting the real backing services and callercard's own processes for tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def services_up(profile: str = "test") -> dict[str, str]:
+    """Start (or reuse) Redis, FerretDB and Centrifugo; return the generated CALLERCARD_* environment."""
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "--profile", profile, "up"], check=True)
+    env_file = ROOT / "var" / profile / "callercard.env"
+    values: dict[str, str] = {}
+    for line in env_file.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("CALLERCARD_"):
+            values[key] = value
+    return values
+
+
+def settings_kwargs(env: Mapping[str, str]) -> dict[str, str]:
+    return {key.removeprefix("CALLERCARD_").lower(): value for key, value in env.items()}
+
+
+class Process:
+    """A callercard subprocess with its output in test-artifacts/<name>.log."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str]) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.name = name
+        self.args = args
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = ARTIFACTS / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        with self.log_path.open("wb") as log:
+            self.popen = subprocess.Popen([sys.executable, "-m", "callercard.cli", *self.args], env=self.env,
+                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        return self
+
+    def stop(self, sig_timeout: float = 10) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(sig_timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def kill(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")
+
+
+def http_answers(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    return check

@@ -1,0 +1,37 @@
+"""One event loop and one set of async clients per worker process.
+
+Tasks are thin sync wrappers around the same async domain code the API uses. A
+prefork child builds its loop and clients on first use, after the fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard import mongo
+from callercard.settings import Settings
+
+T = TypeVar("T")
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._mongo: AsyncMongoClient | None = None
+
+    @property
+    def db(self) -> AsyncDatabase:
+        if self._mongo is None:
+            self._mongo = mongo.connect(self.settings)
+        return mongo.database(self._mongo, self.settings)
+
+    def run(self, work: Callable[[WorkerRuntime], Awaitable[T]]) -> T:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(work(self))

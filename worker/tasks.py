@@ -1,0 +1,41 @@
+"""Celery tasks: thin, idempotent wrappers around the async domain services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
+
+from callercard import phone
+from callercard.lookup.services import resolve_card
+from worker.app import TASK_PREFIX
+from worker.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+LOOKUP_CALLER = TASK_PREFIX + "lookup_caller"
+# Only errors that a later attempt can cure are retried.
+RETRYABLE = (AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
+
+
+def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
+    @app.task(name=LOOKUP_CALLER, bind=True, acks_late=True, autoretry_for=RETRYABLE, max_retries=3,
+              retry_backoff=True, retry_backoff_max=5)
+    def lookup_caller(self: Any, number: str, call_id: str | None = None) -> dict[str, Any]:
+        """Resolve and cache the card for ``number``; idempotent, safe to run twice for one call."""
+        settings = runtime.settings
+        try:
+            parsed = phone.normalize(number, region=settings.default_region,
+                                     default_area_code=settings.default_area_code)
+        except phone.InvalidNumber as error:
+            log.warning("call %s: cannot look up %r: %s", call_id, number, error)
+            return {"error": str(error)}
+
+        async def work(rt: WorkerRuntime) -> dict[str, Any]:
+            card = await resolve_card(db=rt.db, number=parsed)
+            return card.model_dump(mode="json")
+
+        card = runtime.run(work)
+        log.info("call %s: card for %s is %s (task %s)", call_id, parsed.key, card["kind"], self.request.id)
+        return card
