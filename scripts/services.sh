@@ -194,6 +194,14 @@ EOF
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# A service answering on our port is reused only when this checkout started it:
+# another checkout's instance has other secrets, and every test would fail obscurely.
+reuse_if_ours() {
+  local name=$1 port=$2 pidfile=$3
+  pid_alive "$pidfile" && { log "$name already up on $port"; return 0; }
+  die "port $port is taken by a $name this checkout did not start (another checkout's services?); stop it first"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 redis_ok() { redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
@@ -214,7 +222,7 @@ wait_for() {
 }
 
 start_redis() {
-  redis_ok && { log "redis already up on $REDIS_PORT"; return; }
+  redis_ok && { reuse_if_ours redis "$REDIS_PORT" "$STATE/redis/redis.pid"; return; }
   mkdir -p "$STATE/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE/redis" --save "" --appendonly no \
     --daemonize yes --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/redis/redis.log" </dev/null
@@ -222,7 +230,7 @@ start_redis() {
 }
 
 start_ferretdb() {
-  ferretdb_ok && { log "ferretdb already up on $MONGO_PORT"; return; }
+  ferretdb_ok && { reuse_if_ours ferretdb "$MONGO_PORT" "$STATE/ferretdb/ferretdb.pid"; return; }
   mkdir -p "$STATE/ferretdb/data"
   nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
@@ -233,7 +241,7 @@ start_ferretdb() {
 }
 
 start_centrifugo() {
-  centrifugo_ok && { log "centrifugo already up on $CENTRIFUGO_PORT"; return; }
+  centrifugo_ok && { reuse_if_ours centrifugo "$CENTRIFUGO_PORT" "$STATE/centrifugo/centrifugo.pid"; return; }
   write_centrifugo_config
   nohup "$CENTRIFUGO_BIN" --config "$STATE/centrifugo/config.json" \
     >"$STATE/centrifugo/centrifugo.log" 2>&1 </dev/null &

@@ -14,9 +14,9 @@ import pytest
 
 from callercard.settings import Settings
 from tests.factories import account
+from tests.support.captures import capture_path
 from tests.support.processes import ROOT, Process
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "ami-captures"
 EQUIVALENT_FORMATS = ["8 (495) 123-45-67", "84951234567", "+7 495 1234567", "74951234567", "+74951234567"]
 
 
@@ -114,7 +114,7 @@ async def test_lookup_refuses_missing_and_wrong_credentials(api_url: str, settin
 async def test_the_recorded_asterisk_curl_request_gets_a_plain_text_name(
         admin_api: httpx.AsyncClient, api_url: str, settings: Settings) -> None:
     await put(admin_api, account("C-1", "Иван Петров", "84951234567"))
-    recorded = json.loads((CAPTURES / "dialplan_lookup.http.jsonl").read_text().splitlines()[0])
+    recorded = json.loads(capture_path("dialplan_lookup.http.jsonl").read_text().splitlines()[0])
     method, target, _ = recorded["requestline"].split(" ")
     # Our dialplan snippet adds the PBX credential to the recorded URL, as Asterisk's CURL() cannot set headers.
     target += f"&api_key={settings.pbx_api_key.get_secret_value()}"
