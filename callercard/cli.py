@@ -42,6 +42,13 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_listener(settings: Settings, args: argparse.Namespace) -> int:
+    from asterisk import listener
+
+    asyncio.run(listener.run(settings))
+    return 0
+
+
 def run_import_customers(settings: Settings, args: argparse.Namespace) -> int:
     from callercard import mongo
     from callercard.customers.importer import count_rows, import_customers
@@ -79,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the Celery worker")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(handler=run_worker)
+
+    listener = commands.add_parser("listener", help="run the Asterisk AMI listener")
+    listener.set_defaults(handler=run_listener)
 
     importer = commands.add_parser("import", help="import data files")
     kinds = importer.add_subparsers(dest="kind", required=True)

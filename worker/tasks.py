@@ -9,12 +9,14 @@ from celery import Celery
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
 from callercard import phone
+from callercard.calls import store as calls_store
 from callercard.lookup.services import resolve_card
 from worker.app import TASK_PREFIX
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
 LOOKUP_CALLER = TASK_PREFIX + "lookup_caller"
+RECORD_CALL = TASK_PREFIX + "record_call"
 # Only errors that a later attempt can cure are retried.
 RETRYABLE = (AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
 
@@ -39,3 +41,15 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         card = runtime.run(work)
         log.info("call %s: card for %s is %s (task %s)", call_id, parsed.key, card["kind"], self.request.id)
         return card
+
+    @app.task(name=RECORD_CALL, bind=True, acks_late=True, autoretry_for=RETRYABLE, max_retries=None,
+              retry_backoff=True, retry_backoff_max=30)
+    def record_call(self: Any, record: dict[str, Any]) -> str:
+        """Store a finished call's log record; idempotent by call id, retried until the store takes it."""
+
+        async def work(rt: WorkerRuntime) -> None:
+            await calls_store.save(rt.db, record)
+
+        runtime.run(work)
+        log.info("call %s: logged as %s (task %s)", record["call_id"], record["outcome"], self.request.id)
+        return str(record["call_id"])

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from callercard import centrifugo, mongo, redis
+from callercard.agents import http as agents_http
 from callercard.api import errors, status
 from callercard.api.deps import Services
+from callercard.calls import http as calls_http
 from callercard.customers import http as customers_http
 from callercard.lookup import http as lookup_http
 from callercard.settings import Settings
@@ -47,4 +49,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(status.router)
     app.include_router(lookup_http.router)
     app.include_router(customers_http.router)
+    app.include_router(agents_http.router)
+    app.include_router(calls_http.router)
     return app

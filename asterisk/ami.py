@@ -1,0 +1,111 @@
+"""The AMI link: panoramisk's Manager plus what it lacks.
+
+panoramisk 1.4 leaves a wrong secret silently unauthenticated, never notices a
+half-open connection, has no action timeouts, and drops handler exceptions. This
+module owns the reconnect loop: one ``Manager`` per session, the Login answer
+awaited and reported, a Ping watchdog with a timeout, exponential backoff between
+sessions, and every event handler's exception caught and logged with its ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from panoramisk import Manager
+from panoramisk.message import Message
+
+log = logging.getLogger(__name__)
+
+# panoramisk's own pinger and reconnect are pushed out of reach: this module does both.
+_NEVER = 10**9
+
+EventHandler = Callable[[Message], Awaitable[None]]
+StateReporter = Callable[[bool, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    host: str
+    port: int
+    username: str
+    secret: str
+    connect_timeout: float = 5.0
+    ping_interval: float = 3.0
+    ping_timeout: float = 4.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+
+
+class AmiLink:
+    def __init__(self, config: LinkConfig, *, on_event: EventHandler, report_state: StateReporter,
+                 on_login: Callable[[Manager], Awaitable[None]] | None = None) -> None:
+        self.config = config
+        self._on_event = on_event
+        self._report_state = report_state
+        self._on_login = on_login
+        self.sessions = 0
+
+    async def run_forever(self) -> None:
+        delay = self.config.backoff_initial
+        while True:
+            was_logged_in, reason = await self._session()
+            log.warning("AMI link to %s:%s down: %s; reconnecting in %.1f s", self.config.host, self.config.port,
+                        reason, delay)
+            await self._report(False, reason)
+            await asyncio.sleep(delay)
+            delay = self.config.backoff_initial if was_logged_in else min(delay * 2, self.config.backoff_max)
+
+    async def _session(self) -> tuple[bool, str]:
+        """One connection: returns (whether it logged in, why it ended)."""
+        config = self.config
+        lost = asyncio.Event()
+        manager = Manager(host=config.host, port=config.port, username=config.username, secret=config.secret,
+                          events="on", ping_delay=_NEVER, reconnect_timeout=_NEVER,
+                          loop=asyncio.get_running_loop(), on_disconnect=lambda *_: lost.set())
+        manager.register_event("*", self._dispatch)
+        self.sessions += 1
+        try:
+            try:
+                await asyncio.wait_for(manager.connect(), config.connect_timeout)
+                response = await asyncio.wait_for(manager.authenticated_future, config.connect_timeout)
+            except (OSError, TimeoutError) as error:
+                return False, f"cannot connect: {type(error).__name__} {error}".strip()
+            if not response.success:
+                return False, f"authentication failed: {response.get('Message', 'refused')}"
+            log.info("AMI logged in to %s:%s as %s", config.host, config.port, config.username)
+            await self._report(True, "logged in")
+            if self._on_login is not None:
+                await self._guarded("on_login", self._on_login(manager))
+            return True, await self._watch(manager, lost)
+        finally:
+            manager.close()
+
+    async def _watch(self, manager: Manager, lost: asyncio.Event) -> str:
+        """Until the link dies: a Ping every interval; no Pong in time means half-open."""
+        while not lost.is_set():
+            try:
+                await asyncio.wait_for(lost.wait(), self.config.ping_interval)
+            except TimeoutError:
+                try:
+                    await asyncio.wait_for(manager.send_action({"Action": "Ping"}), self.config.ping_timeout)
+                except TimeoutError:
+                    return f"no answer to Ping within {self.config.ping_timeout:.0f} s (half-open link)"
+                await self._report(True, "logged in")
+        return "connection closed by the PBX"
+
+    async def _dispatch(self, _manager: Manager, event: Message) -> None:
+        await self._guarded(event.get("Event", "?"), self._on_event(event),
+                            linkedid=event.get("Linkedid"), uniqueid=event.get("Uniqueid"))
+
+    async def _guarded(self, what: str, work: Awaitable[None], **ids: object) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("AMI handler for %s failed (%s); continuing", what,
+                          " ".join(f"{key}={value}" for key, value in ids.items()))
+
+    async def _report(self, logged_in: bool, detail: str) -> None:
+        await self._guarded("state report", self._report_state(logged_in, detail))

@@ -1,0 +1,54 @@
+"""Admin API for the agent directory, and agents' Centrifugo connection tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from callercard import centrifugo
+from callercard.agents import store
+from callercard.agents.schemas import Agent, AgentId, AgentIn, AgentToken
+from callercard.api.deps import AdminOnly, ServicesDep
+from callercard.errors import NotFound
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+AgentIdPath = Annotated[AgentId, Path(description="agent id: lowercase letters, digits, '.', '_', '-'")]
+
+
+@router.put("/{agent_id}", summary="Create or replace an agent", response_model=Agent)
+async def put_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath, body: AgentIn,
+                    response: Response) -> Agent:
+    created = await store.put(services.db, agent_id=agent_id, agent=body)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return Agent(id=agent_id, **body.model_dump())
+
+
+@router.get("", summary="Every agent", response_model=list[Agent])
+async def list_agents(services: ServicesDep, _role: AdminOnly) -> list[Agent]:
+    return await store.all_agents(services.db)
+
+
+@router.get("/{agent_id}", summary="One agent", response_model=Agent)
+async def get_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> Agent:
+    agent = await store.get(services.db, agent_id=agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
+    return agent
+
+
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an agent")
+async def delete_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> Response:
+    if not await store.delete(services.db, agent_id=agent_id):
+        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{agent_id}/token", summary="A short-lived Centrifugo connection token for one agent",
+             response_model=AgentToken)
+async def agent_token(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> AgentToken:
+    if await store.get(services.db, agent_id=agent_id) is None:
+        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
+    token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)
+    return AgentToken(token=token.token, channel=token.channel, websocket_url=token.websocket_url,
+                      expires_at=token.expires_at)

@@ -1,0 +1,31 @@
+"""Agents: who they are, which phones (devices) ring for them, which queues are their lines."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+AgentId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Device = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=128,
+                                          pattern=r"^[A-Za-z0-9_]+/[^\s]+$")]
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    devices: list[Device] = Field(default_factory=list, max_length=20,
+                                  description="e.g. PJSIP/201 or Local/201@agents: a channel name cut at its last '-'")
+    lines: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=10, description="queue names that are this agent's lines")
+
+
+class Agent(AgentIn):
+    id: AgentId
+
+
+class AgentToken(BaseModel):
+    token: str
+    channel: str
+    websocket_url: str
+    expires_at: int = Field(description="Unix time, seconds")

@@ -1,0 +1,58 @@
+"""MongoDB access for the agent directory, and the device → agent map the listener uses."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from callercard.agents.schemas import Agent, AgentIn
+from callercard.mongo import AGENTS
+
+log = logging.getLogger(__name__)
+
+
+async def put(db: AsyncDatabase, *, agent_id: str, agent: AgentIn) -> bool:
+    """Create or replace; True when created."""
+    result = await db[AGENTS].replace_one({"_id": agent_id}, agent.model_dump(), upsert=True)
+    return result.upserted_id is not None
+
+
+async def get(db: AsyncDatabase, *, agent_id: str) -> Agent | None:
+    doc = await db[AGENTS].find_one({"_id": agent_id})
+    return Agent(id=doc.pop("_id"), **doc) if doc else None
+
+
+async def all_agents(db: AsyncDatabase) -> list[Agent]:
+    return [Agent(id=doc.pop("_id"), **doc) async for doc in db[AGENTS].find({}).sort("_id", 1)]
+
+
+async def delete(db: AsyncDatabase, *, agent_id: str) -> bool:
+    return (await db[AGENTS].delete_one({"_id": agent_id})).deleted_count == 1
+
+
+class DeviceMap:
+    """Device → agent id, refreshed from MongoDB at most every ``max_age`` seconds; keeps the last good map."""
+
+    def __init__(self, db: AsyncDatabase, *, max_age: float = 5.0) -> None:
+        self._db = db
+        self._max_age = max_age
+        self._devices: dict[str, str] = {}
+        self._loaded_at = float("-inf")
+
+    def agent_for(self, device: str) -> str | None:
+        return self._devices.get(device.lower())
+
+    async def refresh(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._loaded_at < self._max_age:
+            return
+        try:
+            agents = await all_agents(self._db)
+        except PyMongoError as error:
+            log.warning("agent directory unavailable (%s); keeping %d known devices", type(error).__name__,
+                        len(self._devices))
+            return
+        self._devices = {device.lower(): agent.id for agent in agents for device in agent.devices}
+        self._loaded_at = time.monotonic()

@@ -1,0 +1,79 @@
+"""The one publisher of card events: ``agent:#<agent_id>`` only, payload schema ``v`` 1.
+
+Publishing fails fast (the cent client's timeout) and is retried briefly; a card
+event is never raised into the caller, since the listener must keep going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from cent import AsyncClient
+from cent.exceptions import CentError
+from pydantic import BaseModel
+
+from callercard import centrifugo
+from callercard.calls.state import CardEvent, Notice
+
+log = logging.getLogger(__name__)
+PAYLOAD_VERSION = 1
+
+
+class CardEventPayload(BaseModel):
+    v: int = PAYLOAD_VERSION
+    event: CardEvent
+    call_id: str
+    agent_id: str
+    direction: str
+    queue: str | None
+    at: datetime
+    reason: str | None = None
+    card: dict[str, Any] | None
+
+
+class CardNotifier:
+    def __init__(self, client: AsyncClient, *, attempts: int = 3, retry_delay: float = 0.2) -> None:
+        self._client = client
+        self._attempts = attempts
+        self._retry_delay = retry_delay
+        self.published = 0
+        self.failed = 0
+
+    async def ringing(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        return await self._send(notice, direction=direction, card=card)
+
+    async def answered(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        return await self._send(notice, direction=direction, card=card)
+
+    async def ended(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        return await self._send(notice, direction=direction, card=card)
+
+    async def dismissed(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        return await self._send(notice, direction=direction, card=card)
+
+    async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        method = getattr(self, notice.event.value)
+        return bool(await method(notice, direction=direction, card=card))
+
+    async def _send(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+        payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
+                                   direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
+                                   card=card).model_dump(mode="json")
+        channel = centrifugo.agent_channel(notice.agent_id)
+        # One key per (call, agent, event, moment): a retried publish is not shown twice.
+        key = f"{notice.call_id}:{notice.agent_id}:{notice.event.value}:{notice.at.timestamp():.6f}"
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await centrifugo.publish(self._client, channel=channel, data=payload, idempotency_key=key)
+            except CentError as error:
+                log.warning("call %s: %s to %s failed (attempt %d/%d): %s", notice.call_id, notice.event.value,
+                            notice.agent_id, attempt, self._attempts, error)
+                await asyncio.sleep(self._retry_delay * attempt)
+                continue
+            self.published += 1
+            return True
+        self.failed += 1
+        return False

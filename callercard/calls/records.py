@@ -1,0 +1,50 @@
+"""The call log record: exactly one per call, written idempotently by call id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from callercard import phone
+from callercard.calls.state import Call, CallTracker, Outcome
+
+MISSED = {o.value for o in Outcome if o is not Outcome.ANSWERED}
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def call_record(call: Call, *, tracker: CallTracker, region: str) -> dict[str, Any]:
+    """A JSON-ready record (datetimes as ISO-8601): what the worker stores under ``_id = call_id``."""
+    try:
+        number = phone.normalize(call.number, region=region)
+        e164, kind = number.e164, number.kind.value
+    except phone.InvalidNumber:
+        e164, kind = None, "invalid"
+    outcome = tracker.outcome(call)
+    answered = call.answered_legs
+    first_answer = answered[0].answered_at if answered else None
+    talk_end = call.ended_at
+    legs = [call.legs[key] for key in call.leg_order]
+    return {
+        "call_id": call.call_id,
+        "caller": {"number": call.number, "e164": e164, "kind": kind},
+        "direction": call.direction,
+        "queues": call.queues,
+        "agents": [{"agent_id": leg.agent_id, "queue": leg.queue, "result": leg.result,
+                    "rung_at": leg.rung_at.isoformat(),
+                    "answered_at": leg.answered_at.isoformat() if leg.answered_at else None,
+                    "ended_at": leg.ended_at.isoformat() if leg.ended_at else None} for leg in legs],
+        "answered_by": [leg.agent_id for leg in answered],
+        "transfers": sum(1 for leg in legs if leg.result == "transferred"),
+        "entered_at": call.entered_at.isoformat(),
+        "first_ring_at": call.first_ring_at.isoformat() if call.first_ring_at else None,
+        "answered_at": first_answer.isoformat() if first_answer else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "wait_seconds": _seconds(call.entered_at, first_answer or call.ended_at),
+        "talk_seconds": _seconds(first_answer, talk_end) if first_answer else 0.0,
+        "outcome": outcome.value,
+        # Missed calls from a callable number form the callback list.
+        "callback": {"needed": outcome.value in MISSED and kind == "e164", "done": False},
+    }

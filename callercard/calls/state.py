@@ -1,0 +1,181 @@
+"""The call state machine: pure, fed by normalized signals from AMI or the HTTP event API.
+
+A call is identified by its Linkedid (``call_id``). Each agent leg (one ringing
+phone) is identified by its channel without the Local ``;1``/``;2`` half. Signals
+may come duplicated, reordered or incomplete; every transition is idempotent and
+a popup never outlives its leg or its call.
+
+Card events per agent: ``ringing`` → (``answered`` → ``ended``) | ``dismissed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class CardEvent(StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    DISMISSED = "dismissed"
+
+
+class LegState(StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    ABANDONED_IN_GREETING = "missed_abandoned_in_greeting"
+    ABANDONED_IN_QUEUE = "missed_abandoned_in_queue"
+    ABANDONED_WHILE_RINGING = "missed_abandoned_while_ringing"
+    UNANSWERED = "missed_unanswered"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One card event for one agent."""
+
+    agent_id: str
+    event: CardEvent
+    call_id: str
+    queue: str | None
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Leg:
+    leg_id: str
+    agent_id: str
+    queue: str | None
+    rung_at: datetime
+    state: LegState = LegState.RINGING
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    result: str | None = None  # answered, no_answer, declined, answered_elsewhere, caller_hung_up, transferred
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    number: str | None
+    direction: str
+    entered_at: datetime
+    queues: list[str] = field(default_factory=list)
+    legs: dict[str, Leg] = field(default_factory=dict)
+    leg_order: list[str] = field(default_factory=list)
+    ended_at: datetime | None = None
+
+    @property
+    def first_ring_at(self) -> datetime | None:
+        return min((leg.rung_at for leg in self.legs.values()), default=None)
+
+    @property
+    def answered_legs(self) -> list[Leg]:
+        legs = [self.legs[key] for key in self.leg_order if self.legs[key].answered_at is not None]
+        return sorted(legs, key=lambda leg: leg.answered_at or leg.rung_at)
+
+
+class CallTracker:
+    """All live calls. Methods return the card events to publish; ``end_call`` also returns the finished call."""
+
+    def __init__(self, *, unanswered_after_seconds: float = 60.0) -> None:
+        self.calls: dict[str, Call] = {}
+        self._unanswered_after = unanswered_after_seconds
+
+    def _call(self, call_id: str, at: datetime, number: str | None = None) -> Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = Call(call_id=call_id, number=number, direction="inbound", entered_at=at)
+        elif number and not call.number:
+            call.number = number
+        return call
+
+    def enter(self, *, call_id: str, number: str | None, at: datetime, direction: str = "inbound") -> bool:
+        """A call entered the PBX. True the first time (when its lookup should start)."""
+        is_new = call_id not in self.calls
+        call = self._call(call_id, at, number)
+        if is_new:
+            call.direction = direction
+        return is_new
+
+    def join_queue(self, *, call_id: str, queue: str, number: str | None, at: datetime) -> None:
+        call = self._call(call_id, at, number)
+        if queue not in call.queues:
+            call.queues.append(queue)
+
+    def ring(self, *, call_id: str, leg_id: str, agent_id: str, queue: str | None, at: datetime,
+             number: str | None = None) -> list[Notice]:
+        call = self._call(call_id, at, number)
+        if leg_id in call.legs or call.ended_at is not None:
+            return []  # AgentCalled and DialBegin both announce a queue leg; the first one counts
+        call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at)
+        call.leg_order.append(leg_id)
+        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at)]
+
+    def stop_ringing(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
+        leg = self._leg(call_id, leg_id)
+        if leg is None or leg.state is not LegState.RINGING:
+            return []
+        leg.state, leg.ended_at, leg.result = LegState.DONE, at, reason
+        return [Notice(leg.agent_id, CardEvent.DISMISSED, call_id, leg.queue, at, reason)]
+
+    def answer(self, *, call_id: str, leg_id: str, at: datetime) -> list[Notice]:
+        call = self.calls.get(call_id)
+        leg = self._leg(call_id, leg_id)
+        if call is None or leg is None or leg.state is not LegState.RINGING:
+            return []
+        leg.state, leg.answered_at, leg.result = LegState.ANSWERED, at, "answered"
+        notices = [Notice(leg.agent_id, CardEvent.ANSWERED, call_id, leg.queue, at)]
+        for other in call.legs.values():  # ring-all: everyone else's popup closes at once
+            if other is not leg and other.state is LegState.RINGING:
+                notices += self.stop_ringing(call_id=call_id, leg_id=other.leg_id, at=at,
+                                             reason="answered_elsewhere")
+        return notices
+
+    def end_leg(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
+        """The leg's channel is gone: a ringing popup is dismissed, an answered one ended."""
+        leg = self._leg(call_id, leg_id)
+        if leg is None or leg.state is LegState.DONE:
+            return []
+        if leg.state is LegState.RINGING:
+            return self.stop_ringing(call_id=call_id, leg_id=leg_id, at=at, reason=reason)
+        leg.state, leg.ended_at = LegState.DONE, at
+        if reason == "transferred":
+            leg.result = "transferred"
+        return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason)]
+
+    def end_call(self, *, call_id: str, at: datetime) -> tuple[list[Notice], Call | None]:
+        call = self.calls.pop(call_id, None)
+        if call is None:
+            return [], None
+        call.ended_at = at
+        notices: list[Notice] = []
+        for leg_id in call.leg_order:
+            notices += self.end_leg(call_id=call_id, leg_id=leg_id, at=at, reason="caller_hung_up")
+        return notices, call
+
+    def outcome(self, call: Call) -> Outcome:
+        if call.answered_legs:
+            return Outcome.ANSWERED
+        ended = call.ended_at or call.entered_at
+        if (ended - call.entered_at).total_seconds() >= self._unanswered_after:
+            return Outcome.UNANSWERED
+        if not call.queues and not call.legs:
+            return Outcome.ABANDONED_IN_GREETING
+        if any(leg.result == "caller_hung_up" for leg in call.legs.values()):
+            return Outcome.ABANDONED_WHILE_RINGING
+        return Outcome.ABANDONED_IN_QUEUE
+
+    def ringing_legs(self, call_id: str) -> list[Leg]:
+        call = self.calls.get(call_id)
+        return [leg for leg in call.legs.values() if leg.state is LegState.RINGING] if call else []
+
+    def _leg(self, call_id: str, leg_id: str) -> Leg | None:
+        call = self.calls.get(call_id)
+        return call.legs.get(leg_id) if call else None

@@ -1,0 +1,113 @@
+"""Every recorded call through the real stack: simulator → listener → Centrifugo → agents' pages; worker → log."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from asterisk.simulator import AmiSimulator, load_capture
+from callercard.customers.importer import csv_row_to_account
+from callercard.settings import Settings
+from tests.support.agents import AgentPage
+from tests.support.captures import capture_path
+from tests.support.processes import ROOT, Process
+from tests.support.scenarios import DEMO_AGENTS, SCENARIOS
+
+SPEED = 4.0  # the recorded spacing, four times faster
+DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
+
+
+@pytest.fixture
+async def seeded(admin_api: httpx.AsyncClient) -> dict[str, str]:
+    """Demo agents and customers; returns E.164 → holder name."""
+    for agent_id, body in DEMO_AGENTS.items():
+        assert (await admin_api.put(f"/api/v1/agents/{agent_id}", json=body)).status_code in (200, 201)
+    with DEMO_CUSTOMERS.open() as handle:
+        rows = [csv_row_to_account(row) for row in csv.DictReader(handle)]
+    result = (await admin_api.post("/api/v1/customers:bulk", json=rows)).json()
+    assert result["rejected"] == [] and result["created"] == len(rows)
+    holders: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: r["id"]):
+        account = (await admin_api.get(f"/api/v1/customers/{row['id']}")).json()
+        for phone in account["phones"]:
+            holders.setdefault(phone["e164"], []).append(account["holder"])
+    return {e164: " + ".join(names) for e164, names in holders.items()}  # a shared phone shows every name
+
+
+@pytest.fixture
+async def pages(admin_api: httpx.AsyncClient, seeded: dict[str, str]) -> AsyncIterator[dict[str, AgentPage]]:
+    opened = {agent_id: await AgentPage.open_with_token_from_api(admin_api, agent_id) for agent_id in DEMO_AGENTS}
+    yield opened
+    for page in opened.values():
+        await page.close()
+
+
+async def run_capture(name: str, settings: Settings, service_env: dict[str, str]) -> AmiSimulator:
+    simulator = AmiSimulator(load_capture(capture_path(f"{name}.jsonl")), username=settings.ami_username,
+                             secret=settings.ami_secret.get_secret_value(), speed=SPEED)
+    await simulator.start()
+    listener = Process(f"listener-{name}", ["listener"],
+                       {**service_env, "CALLERCARD_AMI_PORT": str(simulator.port)}).start()
+    try:
+        await simulator.wait_finished(timeout=30)
+        await asyncio.sleep(1.0)  # let the last events drain; an extra event would show up here
+    finally:
+        listener.stop()
+        await simulator.stop()
+    return simulator
+
+
+async def wait_for_call(admin_api: httpx.AsyncClient, call_id: str, timeout: float = 15) -> dict:
+    async with asyncio.timeout(timeout):
+        while (response := await admin_api.get(f"/api/v1/calls/{call_id}")).status_code == 404:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    return response.json()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_each_agent_sees_exactly_their_events_and_the_call_is_logged_once(
+        name: str, settings: Settings, service_env: dict[str, str], api_process: Process, worker_process: Process,
+        admin_api: httpx.AsyncClient, pages: dict[str, AgentPage], seeded: dict[str, str]) -> None:
+    caller, expected, outcome, answered_by = SCENARIOS[name]
+    await run_capture(name, settings, service_env)
+
+    seen = {agent_id: [event["event"] for event in page.received] for agent_id, page in pages.items()}
+    assert seen == {agent_id: expected.get(agent_id, []) for agent_id in DEMO_AGENTS}
+    events = [event for page in pages.values() for event in page.received]
+    assert all(event["agent_id"] == agent_id for agent_id, page in pages.items() for event in page.received), \
+        "nobody receives an event addressed to another agent"
+    if not events:
+        return
+    call_ids = {event["call_id"] for event in events}
+    assert len(call_ids) == 1
+    first_ring = next(event for page in pages.values() for event in page.received if event["event"] == "ringing")
+    card = first_ring["card"]
+    assert card is not None and card.get("pending") is None, "the card was resolved before the first ring"
+    assert card["number"] == caller
+    if caller == "anonymous":
+        assert (card["kind"], card["display_name"]) == ("withheld", "Number withheld")
+    else:
+        assert card["display_name"] == seeded[card["e164"]]
+
+    record = await wait_for_call(admin_api, call_ids.pop())
+    assert (record["outcome"], record["answered_by"], record["caller"]["number"]) == (outcome, answered_by, caller)
+    assert len((await admin_api.get("/api/v1/calls")).json()) == 1, "exactly one call-log record"
+
+
+async def test_abandoned_in_greeting_is_logged_as_missed_and_needs_a_callback(
+        settings: Settings, service_env: dict[str, str], api_process: Process, worker_process: Process,
+        admin_api: httpx.AsyncClient, seeded: dict[str, str]) -> None:
+    await run_capture("abandon_during_greeting", settings, service_env)
+    async with asyncio.timeout(15):
+        while not (calls := (await admin_api.get("/api/v1/calls")).json()):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    [record] = calls
+    assert record["outcome"] == "missed_abandoned_in_greeting"
+    assert record["callback"] == {"needed": True, "done": False}
+    missed = (await admin_api.get("/api/v1/calls", params={"outcome": "missed_abandoned_in_greeting",
+                                                            "number": "8 (499) 123-45-67"})).json()
+    assert [c["call_id"] for c in missed] == [record["call_id"]]
