@@ -151,13 +151,14 @@ class CallTracker:
         return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason)]
 
     def end_call(self, *, call_id: str, at: datetime) -> tuple[list[Notice], Call | None]:
-        call = self.calls.pop(call_id, None)
+        call = self.calls.get(call_id)
         if call is None:
             return [], None
-        call.ended_at = at
         notices: list[Notice] = []
         for leg_id in call.leg_order:
             notices += self.end_leg(call_id=call_id, leg_id=leg_id, at=at, reason="caller_hung_up")
+        call.ended_at = at
+        del self.calls[call_id]
         return notices, call
 
     def outcome(self, call: Call) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -10,11 +11,15 @@ from celery import Celery
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from callercard.customers.importer import csv_row_to_account
 from callercard.settings import Settings
-from tests.support.processes import Process, http_answers, services_up, settings_kwargs
+from tests.support.agents import AgentPage
+from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs
+from tests.support.scenarios import DEMO_AGENTS
 from worker.app import create_celery
 
 TEST_DATABASE = "callercard_test"
+DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +87,28 @@ def worker_process(service_env: dict[str, str]) -> Iterator[Process]:
 @pytest.fixture(scope="session")
 def celery_app(base_settings: Settings) -> Celery:
     return create_celery(base_settings)
+
+
+@pytest.fixture
+async def seeded(admin_api: httpx.AsyncClient) -> dict[str, str]:
+    """Demo agents and customers; returns E.164 → holder name."""
+    for agent_id, body in DEMO_AGENTS.items():
+        assert (await admin_api.put(f"/api/v1/agents/{agent_id}", json=body)).status_code in (200, 201)
+    with DEMO_CUSTOMERS.open() as handle:
+        rows = [csv_row_to_account(row) for row in csv.DictReader(handle)]
+    result = (await admin_api.post("/api/v1/customers:bulk", json=rows)).json()
+    assert result["rejected"] == [] and result["created"] == len(rows)
+    holders: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: r["id"]):
+        account = (await admin_api.get(f"/api/v1/customers/{row['id']}")).json()
+        for phone in account["phones"]:
+            holders.setdefault(phone["e164"], []).append(account["holder"])
+    return {e164: " + ".join(names) for e164, names in holders.items()}  # a shared phone shows every name
+
+
+@pytest.fixture
+async def pages(admin_api: httpx.AsyncClient, seeded: dict[str, str]) -> AsyncIterator[dict[str, AgentPage]]:
+    opened = {agent_id: await AgentPage.open_with_token_from_api(admin_api, agent_id) for agent_id in DEMO_AGENTS}
+    yield opened
+    for page in opened.values():
+        await page.close()

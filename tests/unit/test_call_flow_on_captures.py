@@ -89,10 +89,11 @@ def test_a_ringing_popup_closes_when_its_channel_hangs_up_without_queue_events()
 def test_after_a_reconnect_calls_asterisk_no_longer_has_are_ended() -> None:
     flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=DEVICES.get, inbound_contexts=["incoming"])
     flow.handle({"Event": "Newchannel", "Linkedid": "1.1", "Uniqueid": "1.1", "Context": "incoming"})
-    flow.handle({"Event": "AgentCalled", "Linkedid": "1.1", "DestChannel": "PJSIP/201-0000002a", "Queue": "q"})
+    flow.handle({"Event": "AgentCalled", "Linkedid": "1.1", "DestChannel": "Local/201@agents-0000002a;1", "Queue": "q"})
     flow.handle({"Event": "Newchannel", "Linkedid": "2.2", "Uniqueid": "2.2", "Context": "incoming"})
     effects = flow.end_missing({"2.2"})
     assert [call.call_id for call in effects.finished] == ["1.1"]
+    assert [(n.agent_id, n.event.value, n.call_id) for n in effects.notices] == [("anna", "dismissed", "1.1")]
     assert flow.live_calls() == ["2.2"]
 
 
