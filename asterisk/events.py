@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from callercard.calls.state import Call, CallTracker, Notice
+from callercard.calls.state import CallTracker, Effects
 
 # DialEnd statuses that end a ring without an answer, and why.
 _DIAL_END_REASONS = {"NOANSWER": "no_answer", "BUSY": "busy", "CHANUNAVAIL": "unavailable",
@@ -31,13 +30,6 @@ def device_of(channel: str) -> str:
     """A channel's device: the name cut at its last ``-`` (``PJSIP/201-0000002a`` → ``PJSIP/201``)."""
     head, sep, _ = leg_id(channel).rpartition("-")
     return head if sep else channel
-
-
-@dataclass
-class Effects:
-    notices: list[Notice] = field(default_factory=list)
-    lookups: list[tuple[str, str]] = field(default_factory=list)  # (number, call_id)
-    finished: list[Call] = field(default_factory=list)
 
 
 AgentForDevice = Callable[[str], str | None]

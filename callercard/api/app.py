@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,9 +14,15 @@ from callercard.agents import http as agents_http
 from callercard.api import errors, status
 from callercard.api.deps import Services
 from callercard.calls import http as calls_http
+from callercard.calls import pbx_http
+from callercard.calls.notifier import CardNotifier
+from callercard.calls.pbx_events import HttpCallFlow
+from callercard.calls.service import CallFlowService, celery_sender
+from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
 from callercard.lookup import http as lookup_http
 from callercard.settings import Settings
+from worker.app import create_celery
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -24,15 +31,17 @@ def create_app(settings: Settings) -> FastAPI:
         mongo_client = mongo.connect(settings)
         redis_client = redis.connect(settings)
         cent_client = centrifugo.connect(settings)
-        app.state.services = Services(
-            settings=settings,
-            db=mongo.database(mongo_client, settings),
-            redis=redis_client,
-            centrifugo=cent_client,
-        )
+        db = mongo.database(mongo_client, settings)
+        tracker = CallTracker()
+        call_service = CallFlowService(settings=settings, tracker=tracker, db=db, notifier=CardNotifier(cent_client),
+                                       send_task=celery_sender(create_celery(settings)))
+        app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
+                                      pbx_calls=HttpCallFlow(tracker=tracker), call_service=call_service)
+        consumer = asyncio.create_task(call_service.run())
         try:
             yield
         finally:
+            consumer.cancel()
             await cent_client.close()
             await redis_client.aclose()
             await mongo_client.close()
@@ -51,4 +60,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(customers_http.router)
     app.include_router(agents_http.router)
     app.include_router(calls_http.router)
+    app.include_router(pbx_http.router)
     return app

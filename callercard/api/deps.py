@@ -13,6 +13,8 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.asynchronous.database import AsyncDatabase
 
+from callercard.calls.pbx_events import HttpCallFlow
+from callercard.calls.service import CallFlowService
 from callercard.errors import Forbidden, Unauthenticated
 from callercard.settings import Settings
 
@@ -23,6 +25,8 @@ class Services:
     db: AsyncDatabase
     redis: aioredis.Redis
     centrifugo: CentClient
+    pbx_calls: HttpCallFlow
+    call_service: CallFlowService
 
 
 class Role(StrEnum):

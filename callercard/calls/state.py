@@ -48,6 +48,15 @@ class Notice:
     reason: str | None = None
 
 
+@dataclass
+class Effects:
+    """What an adapter's input asks for: card events to publish, lookups to start, finished calls to log."""
+
+    notices: list[Notice] = field(default_factory=list)
+    lookups: list[tuple[str, str]] = field(default_factory=list)  # (number as given, call id)
+    finished: list[Call] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class Leg:
     leg_id: str

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from asterisk.events import AmiCallFlow, device_of, leg_id
-from callercard.calls.state import CallTracker
+from callercard.calls.state import CallTracker, Effects
 from tests.support.captures import capture_path
 from tests.support.scenarios import DEMO_AGENTS, SCENARIOS
 
@@ -17,24 +17,32 @@ DEVICES = {device: agent for agent, spec in DEMO_AGENTS.items() for device in sp
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
-def replay(name: str) -> tuple[AmiCallFlow, dict[str, list[str]], list, list]:
+def replay_effects(name: str) -> list[Effects]:
+    """Every recorded event of a capture through the adapter, with the recorded timing as the clock."""
     now = [T0]
     flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=DEVICES.get, inbound_contexts=["incoming"],
                        clock=lambda: now[0])
-    seen: dict[str, list[str]] = defaultdict(list)
-    lookups, finished = [], []
+    replay_effects.flow = flow  # type: ignore[attr-defined]
+    results = []
     for line in capture_path(f"{name}.jsonl").read_text().splitlines()[1:]:
         entry = json.loads(line)
         if entry["dir"] != "in" or not entry["raw"].startswith("Event:"):
             continue
         now[0] = T0 + timedelta(seconds=entry["t"])
         headers = dict(part.split(": ", 1) for part in entry["raw"].split("\r\n") if ": " in part)
-        effects = flow.handle(headers)
+        results.append(flow.handle(headers))
+    return results
+
+
+def replay(name: str) -> tuple[AmiCallFlow, dict[str, list[str]], list, list]:
+    seen: dict[str, list[str]] = defaultdict(list)
+    lookups, finished = [], []
+    for effects in replay_effects(name):
         for notice in effects.notices:
             seen[notice.agent_id].append(notice.event.value)
         lookups += effects.lookups
         finished += effects.finished
-    return flow, dict(seen), lookups, finished
+    return replay_effects.flow, dict(seen), lookups, finished  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -1,0 +1,109 @@
+"""Carrying out the call state machine's effects: card lookups, card events, call-log hand-offs.
+
+Shared by the AMI listener and the HTTP event API. One consumer task does the I/O
+in the order the effects were submitted, so an agent never sees ``ended`` before
+``answered``. Lookups start during the greeting (a worker warms the card cache,
+and the card is prefetched here); finished calls go to the worker's ``record_call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from celery import Celery
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard import phone
+from callercard.calls.notifier import CardNotifier
+from callercard.calls.records import call_record
+from callercard.calls.state import CallTracker, Effects
+from callercard.lookup.services import lookup_within_budget
+from callercard.settings import Settings
+from worker.tasks import LOOKUP_CALLER, RECORD_CALL
+
+log = logging.getLogger(__name__)
+SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
+
+
+def celery_sender(celery: Celery) -> SendTask:
+    async def send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        # kombu's publish blocks on Redis: keep it off the event loop.
+        await asyncio.to_thread(celery.send_task, name, args=args, kwargs=kwargs)
+
+    return send
+
+
+class CallFlowService:
+    """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
+
+    def __init__(self, *, settings: Settings, tracker: CallTracker, db: AsyncDatabase, notifier: CardNotifier,
+                 send_task: SendTask) -> None:
+        self.settings = settings
+        self.tracker = tracker
+        self._db = db
+        self._notifier = notifier
+        self._send_task = send_task
+        self._queue: asyncio.Queue[Effects] = asyncio.Queue()
+        self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def submit(self, effects: Effects) -> None:
+        """Queue effects; never blocks, never raises."""
+        self._queue.put_nowait(effects)
+
+    async def run(self) -> None:
+        while True:
+            effects = await self._queue.get()
+            try:
+                await self._carry_out(effects)
+            except Exception:
+                log.exception("carrying out call effects failed; continuing")
+
+    async def _carry_out(self, effects: Effects) -> None:
+        for number, call_id in effects.lookups:
+            self._cards[call_id] = asyncio.create_task(self._resolve(number))
+            self._spawn(self._send_task(LOOKUP_CALLER, [number], {"call_id": call_id}))
+        for notice in effects.notices:
+            call = self.tracker.calls.get(notice.call_id)
+            direction = call.direction if call else "inbound"
+            card = await self._card(notice.call_id)
+            await self._notifier.notify(notice, direction=direction, card=card)
+        for call in effects.finished:
+            record = call_record(call, tracker=self.tracker, region=self.settings.default_region)
+            self._spawn(self._send_task(RECORD_CALL, [record], {}))
+            task = self._cards.pop(call.call_id, None)
+            if task is not None and not task.done():
+                task.cancel()
+
+    async def _resolve(self, raw: str) -> dict[str, Any]:
+        settings = self.settings
+        try:
+            number = phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
+        except phone.InvalidNumber:
+            number = phone.Number(raw=raw, kind=phone.NumberKind.WITHHELD, e164=None)
+        # The greeting leaves seconds before the first ring: wait for the store as long as it may take.
+        card = await lookup_within_budget(db=self._db, number=number, budget_seconds=settings.mongo_timeout_ms / 1000)
+        return card.model_dump(mode="json")
+
+    async def _card(self, call_id: str) -> dict[str, Any] | None:
+        task = self._cards.get(call_id)
+        if task is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.settings.lookup_budget_seconds)
+        except TimeoutError:
+            return {"pending": True}
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background hand-off failed")
+
+        task = asyncio.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
