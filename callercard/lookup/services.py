@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from callercard.customers import store as customers_store
 from callercard.lookup.cards import CARD_VERSION, Card, build_card
@@ -38,11 +38,16 @@ async def _build_and_cache(db: AsyncDatabase, number: Number) -> Card:
     accounts = await customers_store.find_accounts(db, account_ids)
     card = build_card(number, list(accounts.values()))
     rev = entry.get("rev", 0) if entry else 0
-    await db[CARD_CACHE].replace_one(
-        {"_id": number.e164},
-        {"v": CARD_VERSION, "rev": rev, "card": card.model_dump(mode="json"), "built_at": datetime.now(UTC)},
-        upsert=True,
-    )
+    try:
+        await db[CARD_CACHE].replace_one(
+            {"_id": number.e164},
+            {"v": CARD_VERSION, "rev": rev, "card": card.model_dump(mode="json"), "built_at": datetime.now(UTC)},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        # Another lookup of the same number (the worker's warm-up, the listener's prefetch) filled the
+        # cache at the same moment; concurrent upserts may collide. The card built here is just as good.
+        return card
     # An account change between our read and our write would leave a stale card: re-check its rev.
     latest = await customers_store.find_phone_entry(db, number.e164)
     if (latest.get("rev", 0) if latest else 0) != rev:

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callercard import phone
+from callercard.lookup.services import resolve_card
 from callercard.settings import Settings
 from tests.factories import account
 from tests.support.captures import capture_path
@@ -129,18 +131,19 @@ async def test_the_recorded_asterisk_curl_request_gets_a_plain_text_name(
 
 
 async def test_lookup_answers_within_budget_when_mongodb_is_unreachable(
-        service_env: dict[str, str], settings: Settings, unused_tcp_port: int) -> None:
+        service_env: dict[str, str], settings: Settings, unused_tcp_port_factory) -> None:
+    store_port, api_port = unused_tcp_port_factory(), unused_tcp_port_factory()
     # A server that accepts connections and never answers: a stalled store, not merely a refused port.
     held: list[asyncio.StreamWriter] = []
 
     async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
 
-    blackhole = await asyncio.start_server(hold, "127.0.0.1", unused_tcp_port)
-    env = {**service_env, "CALLERCARD_MONGO_URL": f"mongodb://127.0.0.1:{unused_tcp_port}/",
-           "CALLERCARD_API_PORT": str(unused_tcp_port + 1), "CALLERCARD_MONGO_TIMEOUT_MS": "5000"}
+    blackhole = await asyncio.start_server(hold, "127.0.0.1", store_port)
+    env = {**service_env, "CALLERCARD_MONGO_URL": f"mongodb://127.0.0.1:{store_port}/",
+           "CALLERCARD_API_PORT": str(api_port), "CALLERCARD_MONGO_TIMEOUT_MS": "5000"}
     api = Process("api-blackhole", ["api"], env).start()
-    url = f"http://127.0.0.1:{unused_tcp_port + 1}"
+    url = f"http://127.0.0.1:{api_port}"
     try:
         api.wait_until(lambda: _answers(url))
         key = settings.pbx_api_key.get_secret_value()
@@ -191,3 +194,13 @@ async def test_import_then_reimport_changes_nothing(tmp_path: Path, service_env:
     assert "created 0, updated 0, unchanged 2, rejected 2" in second.stdout
     card = (await pbx_api.get("/api/v1/lookup", params={"number": "+79161234567"})).json()
     assert card["accounts"][0]["id"] == "A-1"
+
+
+async def test_concurrent_lookups_of_a_cold_number_all_get_the_card(admin_api: httpx.AsyncClient, db) -> None:
+    # The worker's warm-up and the listener's prefetch fill the same cache entry at once.
+    await put(admin_api, account("C-50", "Ivan Petrov", "84951234567"))
+    number = phone.normalize("84951234567")
+    for _ in range(5):
+        await db["card_cache"].delete_many({})
+        cards = await asyncio.gather(*[resolve_card(db=db, number=number) for _ in range(4)])
+        assert [card.display_name for card in cards] == ["Ivan Petrov"] * 4

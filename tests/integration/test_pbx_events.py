@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -60,7 +61,7 @@ async def test_http_events_give_the_same_sequences_as_ami(
     if expected:
         first_ring = next(e for p in pages.values() for e in p.received if e["event"] == "ringing")
         expected_name = "Number withheld" if caller == "anonymous" else seeded[first_ring["card"]["e164"]]
-        assert first_ring["card"]["display_name"] == expected_name
+        assert first_ring["card"]["display_name"] == expected_name, json.dumps(first_ring["card"])
 
 
 async def test_bad_events_are_a_422_naming_the_field(pbx_api: httpx.AsyncClient) -> None:
