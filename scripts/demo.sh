@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: services, demo accounts, then the API, the worker and (when the AMI
-# listener is available) the listener against a simulated PBX replaying real calls.
+# `make demo`: services, demo accounts and agents, then the API, the worker and the
+# listener, against a simulated PBX that replays a real recorded Asterisk call in a loop.
 # Ctrl-C stops the processes; `make services-down` stops the services.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,18 +19,34 @@ trap cleanup EXIT INT TERM
 
 .venv/bin/callercard worker >var/demo/logs/worker.log 2>&1 & pids+=($!)
 .venv/bin/callercard api >var/demo/logs/api.log 2>&1 & pids+=($!)
-if [[ -f asterisk/listener.py ]]; then
-  $PY -m asterisk.simulator "${CALLERCARD_CAPTURES_DIR:-$ROOT/../shared/ami-captures}/ringall_one_answers.jsonl" \
-    --port "$CALLERCARD_AMI_PORT" --username "$CALLERCARD_AMI_USERNAME" --secret "$CALLERCARD_AMI_SECRET" \
-    --loop >var/demo/logs/pbx.log 2>&1 & pids+=($!)
-  .venv/bin/callercard listener >var/demo/logs/listener.log 2>&1 & pids+=($!)
-fi
 
 url="http://127.0.0.1:$CALLERCARD_API_PORT"
-for _ in $(seq 100); do curl -fsS -o /dev/null "$url/openapi.json" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 150); do curl -fsS -o /dev/null "$url/openapi.json" 2>/dev/null && break; sleep 0.2; done
+$PY - "$url" <<'PY'
+import json, os, sys, urllib.request
+url, key = sys.argv[1], os.environ["CALLERCARD_ADMIN_API_KEY"]
+for agent_id, body in json.load(open("callercard/demo/agents.json")).items():
+    request = urllib.request.Request(f"{url}/api/v1/agents/{agent_id}", data=json.dumps(body).encode(),
+                                     method="PUT", headers={"Authorization": f"Bearer {key}",
+                                                            "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5)
+print("demo agents: anna (201), boris (202), vera (203)")
+PY
+
+# The simulated PBX: a real recorded Asterisk session (a ring-all call that Vera answers), replayed in a
+# loop with fresh call ids, to the real listener.
+captures="${CALLERCARD_CAPTURES_DIR:-$ROOT/../shared/ami-captures}"
+$PY -m asterisk.simulator "$captures/ringall_one_answers.jsonl" --port "$CALLERCARD_AMI_PORT" \
+  --username "$CALLERCARD_AMI_USERNAME" --secret "$CALLERCARD_AMI_SECRET" --loop >var/demo/logs/pbx.log 2>&1 &
+pids+=($!)
+.venv/bin/callercard listener >var/demo/logs/listener.log 2>&1 & pids+=($!)
+
+sleep 3
 echo
-echo "callercard is running: $url  (status: $url/status, API docs: $url/docs)"
-echo "try: curl \"$url/api/v1/lookup/name?number=84951234567&api_key=\$CALLERCARD_PBX_API_KEY\""
-echo "     (keys in var/demo/callercard.env; logs in var/demo/logs/)"
+echo "callercard is running: $url"
+echo "  status:    curl $url/status"
+echo "  call log:  curl -H \"Authorization: Bearer \$CALLERCARD_ADMIN_API_KEY\" $url/api/v1/calls"
+echo "  lookup:    curl \"$url/api/v1/lookup/name?number=84951234567&api_key=\$CALLERCARD_PBX_API_KEY\""
+echo "  API docs:  $url/docs      keys: var/demo/callercard.env      logs: var/demo/logs/"
 echo "Ctrl-C to stop."
 wait

@@ -7,8 +7,9 @@ from typing import Any
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from callercard.mongo import CALLS
+from callercard.mongo import CALLS, NUMBER_CALLS
 
 _TIMES = ("entered_at", "first_ring_at", "answered_at", "ended_at")
 
@@ -27,6 +28,32 @@ async def save(db: AsyncDatabase, record: dict[str, Any]) -> None:
     callback = stored.pop("callback")
     await db[CALLS].update_one({"_id": record["call_id"]},
                                {"$set": stored, "$setOnInsert": {"callback": callback}}, upsert=True)
+    e164 = record["caller"].get("e164")
+    if e164:
+        await _summarize(db, e164=e164, stored=stored)
+
+
+async def _summarize(db: AsyncDatabase, *, e164: str, stored: dict[str, Any]) -> None:
+    """The per-number summary cards show, keyed by E.164 so lookups stay on ``_id``. Idempotent."""
+    call_id = stored["call_id"]
+    try:
+        await db[NUMBER_CALLS].update_one({"_id": e164}, {"$addToSet": {"call_ids": call_id}}, upsert=True)
+    except DuplicateKeyError:  # two records of one number upserted at once: the document exists now
+        await db[NUMBER_CALLS].update_one({"_id": e164}, {"$addToSet": {"call_ids": call_id}})
+    last = {"call_id": call_id, "at": stored["entered_at"], "outcome": stored["outcome"],
+            "answered_by": (stored["answered_by"] or [None])[-1]}
+    # Only a newer call replaces "last": a retried or late record of an older call does not.
+    await db[NUMBER_CALLS].update_one(
+        {"_id": e164, "$or": [{"last": None}, {"last.at": {"$lt": stored["entered_at"]}}]}, {"$set": {"last": last}})
+
+
+async def recent_calls(db: AsyncDatabase, e164: str) -> dict[str, Any] | None:
+    doc = await db[NUMBER_CALLS].find_one({"_id": e164})
+    if not doc or not doc.get("last"):
+        return None
+    last = doc["last"]
+    return {"count": len(doc.get("call_ids", [])), "last_call_at": last["at"],
+            "last_outcome": last["outcome"], "last_answered_by": last["answered_by"]}
 
 
 async def get(db: AsyncDatabase, call_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -68,6 +69,10 @@ async def test_each_agent_sees_exactly_their_events_and_the_call_is_logged_once(
     record = await wait_for_call(admin_api, call_ids.pop())
     assert (record["outcome"], record["answered_by"], record["caller"]["number"]) == (outcome, answered_by, caller)
     assert len((await admin_api.get("/api/v1/calls")).json()) == 1, "exactly one call-log record"
+    if caller != "anonymous":
+        history = (await admin_api.get("/api/v1/lookup", params={"number": caller})).json()["recent_calls"]
+        assert history == {"count": 1, "last_call_at": record["entered_at"], "last_outcome": outcome,
+                           "last_answered_by": (answered_by or [None])[-1]}
 
 
 async def test_abandoned_in_greeting_is_logged_as_missed_and_needs_a_callback(
@@ -83,3 +88,24 @@ async def test_abandoned_in_greeting_is_logged_as_missed_and_needs_a_callback(
     missed = (await admin_api.get("/api/v1/calls", params={"outcome": "missed_abandoned_in_greeting",
                                                             "number": "8 (499) 123-45-67"})).json()
     assert [c["call_id"] for c in missed] == [record["call_id"]]
+
+
+async def test_recording_a_call_twice_keeps_one_record_and_counts_it_once(db, settings: Settings) -> None:
+    from callercard.calls import store
+
+    def record(call_id: str, entered_at: str, outcome: str) -> dict:
+        return {"call_id": call_id, "caller": {"number": "84951234567", "e164": "+74951234567", "kind": "e164"},
+                "direction": "inbound", "queues": ["support"], "agents": [], "answered_by": [], "transfers": 0,
+                "entered_at": entered_at, "first_ring_at": None, "answered_at": None, "ended_at": entered_at,
+                "wait_seconds": 3.0, "talk_seconds": 0.0, "outcome": outcome,
+                "callback": {"needed": True, "done": False}}
+
+    newer = record("2.2", "2026-11-22T10:00:00+00:00", "missed_abandoned_in_queue")
+    older = record("1.1", "2026-11-22T09:00:00+00:00", "missed_abandoned_in_greeting")
+    for item in (newer, newer, older, newer):  # a retried task, and a late record of an older call
+        await store.save(db, item)
+    assert await db["calls"].count_documents({}) == 2
+    assert await store.recent_calls(db, "+74951234567") == {
+        "count": 2, "last_call_at": datetime(2026, 11, 22, 10, tzinfo=UTC),
+        "last_outcome": "missed_abandoned_in_queue",
+        "last_answered_by": None}
