@@ -49,28 +49,58 @@ def run_listener(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_import_customers(settings: Settings, args: argparse.Namespace) -> int:
+def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+    """Run ``work(db)`` with a MongoDB client that is closed afterwards."""
     from callercard import mongo
+
+    async def main():  # type: ignore[no-untyped-def]
+        client = mongo.connect(settings)
+        try:
+            return await work(mongo.database(client, settings))
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from callercard.customers.importer import count_rows, import_customers
+    from callercard.dnc.importer import import_dnc
     from callercard.progress import ProgressBar
 
     path = Path(args.file)
     if not path.is_file():
         print(f"callercard: {path}: no such file", file=sys.stderr)
         return 2
+    progress = ProgressBar(total=count_rows(path), label=args.kind)
+    options = {"region": settings.default_region, "area_code": settings.default_area_code, "progress": progress}
+    if args.kind == "customers":
+        summary = _with_db(settings, lambda db: import_customers(db, path, **options))
+    else:
+        summary = _with_db(settings, lambda db: import_dnc(db, path, by=f"import:{path.name}", **options))
+    print(summary.report())
+    return 0
 
-    async def main() -> str:
-        client = mongo.connect(settings)
-        try:
-            progress = ProgressBar(total=count_rows(path), label="customers")
-            summary = await import_customers(mongo.database(client, settings), path,
-                                             region=settings.default_region,
-                                             area_code=settings.default_area_code, progress=progress)
-            return summary.report()
-        finally:
-            await client.close()
 
-    print(asyncio.run(main()))
+def run_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from callercard.keys import store
+
+    if args.action == "create":
+        if (args.role == "agent") != bool(args.agent):
+            print("callercard: --agent is required for --role agent, and only for it", file=sys.stderr)
+            return 2
+        key_id, key = _with_db(settings, lambda db: store.create(db, role=args.role, name=args.name or args.agent
+                                                                 or args.role, agent_id=args.agent))
+        print(f"key id {key_id} ({args.role}); the key, shown only now:\n{key}")
+    elif args.action == "revoke":
+        if not _with_db(settings, lambda db: store.revoke(db, args.key_id)):
+            print(f"callercard: no active key {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.key_id}")
+    else:
+        for doc in _with_db(settings, store.all_keys):
+            state = "revoked" if doc["revoked_at"] else "active"
+            print(f"{doc['key_id']}  {doc['role']:<6} {doc['name']:<24} {state}  created {doc['created_at']:%Y-%m-%d}")
     return 0
 
 
@@ -90,11 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
     listener = commands.add_parser("listener", help="run the Asterisk AMI listener")
     listener.set_defaults(handler=run_listener)
 
-    importer = commands.add_parser("import", help="import data files")
+    importer = commands.add_parser("import", help="import data files (CSV or JSON Lines)")
     kinds = importer.add_subparsers(dest="kind", required=True)
-    customers = kinds.add_parser("customers", help="customer accounts from CSV or JSON Lines")
-    customers.add_argument("file")
-    customers.set_defaults(handler=run_import_customers)
+    for kind, help_text in (("customers", "customer accounts, upsert by id"),
+                            ("dnc", "do-not-call numbers, as `GET /api/v1/dnc/export` writes them")):
+        sub = kinds.add_parser(kind, help=help_text)
+        sub.add_argument("file")
+        sub.set_defaults(handler=run_import)
+
+    keys = commands.add_parser("keys", help="API keys: stored hashed, shown once")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key")
+    create.add_argument("--role", choices=["admin", "agent", "pbx"], required=True)
+    create.add_argument("--agent", help="the agent id, for --role agent")
+    create.add_argument("--name", help="who holds it (shown in audit trails)")
+    revoke = actions.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    actions.add_parser("list", help="list keys (never the keys themselves)")
+    keys.set_defaults(handler=run_keys)
     return parser
 
 

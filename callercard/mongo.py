@@ -21,6 +21,7 @@ NUMBER_CALLS = "number_calls"
 AGENTS = "agents"
 DNC = "dnc"
 DNC_HISTORY = "dnc_history"
+API_KEYS = "api_keys"
 
 
 def connect(settings: Settings) -> AsyncMongoClient:

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8090, ge=1, le=65535)
     lookup_budget_ms: int = Field(default=300, ge=10, le=10000)
+    dnc_fail_closed: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
     demo_enabled: bool = False
     log_level: str = "INFO"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from callercard import centrifugo
 from callercard.agents import store
 from callercard.agents.schemas import Agent, AgentId, AgentIn, AgentToken
-from callercard.api.deps import AdminOnly, ServicesDep
+from callercard.api.deps import AdminOnly, AgentOrAdmin, ServicesDep, ensure_own_agent
 from callercard.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -17,7 +17,7 @@ AgentIdPath = Annotated[AgentId, Path(description="agent id: lowercase letters, 
 
 
 @router.put("/{agent_id}", summary="Create or replace an agent", response_model=Agent)
-async def put_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath, body: AgentIn,
+async def put_agent(services: ServicesDep, _caller: AdminOnly, agent_id: AgentIdPath, body: AgentIn,
                     response: Response) -> Agent:
     created = await store.put(services.db, agent_id=agent_id, agent=body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -25,12 +25,12 @@ async def put_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPa
 
 
 @router.get("", summary="Every agent", response_model=list[Agent])
-async def list_agents(services: ServicesDep, _role: AdminOnly) -> list[Agent]:
+async def list_agents(services: ServicesDep, _caller: AdminOnly) -> list[Agent]:
     return await store.all_agents(services.db)
 
 
 @router.get("/{agent_id}", summary="One agent", response_model=Agent)
-async def get_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> Agent:
+async def get_agent(services: ServicesDep, _caller: AdminOnly, agent_id: AgentIdPath) -> Agent:
     agent = await store.get(services.db, agent_id=agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
@@ -38,7 +38,7 @@ async def get_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPa
 
 
 @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an agent")
-async def delete_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> Response:
+async def delete_agent(services: ServicesDep, _caller: AdminOnly, agent_id: AgentIdPath) -> Response:
     if not await store.delete(services.db, agent_id=agent_id):
         raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -46,7 +46,9 @@ async def delete_agent(services: ServicesDep, _role: AdminOnly, agent_id: AgentI
 
 @router.post("/{agent_id}/token", summary="A short-lived Centrifugo connection token for one agent",
              response_model=AgentToken)
-async def agent_token(services: ServicesDep, _role: AdminOnly, agent_id: AgentIdPath) -> AgentToken:
+async def agent_token(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath) -> AgentToken:
+    """An agent's key gets only that agent's token; the token lets Centrifugo read only ``agent:#<agent_id>``."""
+    ensure_own_agent(caller, agent_id)
     if await store.get(services.db, agent_id=agent_id) is None:
         raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
     token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)

@@ -20,6 +20,7 @@ from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.service import CallFlowService, celery_sender
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
+from callercard.dnc import http as dnc_http
 from callercard.lookup import http as lookup_http
 from callercard.settings import Settings
 from worker.app import create_celery
@@ -61,4 +62,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(agents_http.router)
     app.include_router(calls_http.router)
     app.include_router(pbx_http.router)
+    app.include_router(dnc_http.router)
     return app

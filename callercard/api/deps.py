@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
@@ -12,10 +13,12 @@ from cent import AsyncClient as CentClient
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.service import CallFlowService
-from callercard.errors import Forbidden, Unauthenticated
+from callercard.errors import Forbidden, StoreUnavailable, Unauthenticated
+from callercard.keys import store as keys_store
 from callercard.settings import Settings
 
 
@@ -35,39 +38,66 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling the API: a role, a name for the audit trail, and for agents their id."""
+
+    role: Role
+    name: str
+    agent_id: str | None = None
+
+
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-_bearer = HTTPBearer(auto_error=False, description="PBX or admin API key")
+_bearer = HTTPBearer(auto_error=False, description="an API key (PBX, agent or admin)")
 
 
-def caller_role(
+async def current_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
     api_key: Annotated[str | None, Query(description="API key, for Asterisk's CURL()", max_length=256)] = None,
-) -> Role:
-    """Who is calling, from a bearer token or the ``api_key`` query parameter."""
+) -> Caller:
+    """From a bearer token or the ``api_key`` query parameter: the settings' bootstrap keys, or a stored key."""
     presented = credentials.credentials if credentials else api_key
     if not presented:
         raise Unauthenticated("missing credential: send 'Authorization: Bearer <key>' or '?api_key=<key>'")
     settings = services.settings
+    # The bootstrap keys are checked without a database round trip: the PBX's lookups never wait on MongoDB here.
     for role, secret in ((Role.ADMIN, settings.admin_api_key), (Role.PBX, settings.pbx_api_key)):
         if hmac.compare_digest(presented.encode(), secret.get_secret_value().encode()):
-            return role
-    raise Unauthenticated("invalid credential")
+            return Caller(role=role, name=role.value)
+    if not presented.startswith(keys_store.KEY_PREFIX):
+        raise Unauthenticated("invalid credential")
+    try:
+        stored = await asyncio.wait_for(keys_store.find_active(services.db, presented),
+                                        settings.lookup_budget_seconds)
+    except (TimeoutError, PyMongoError) as error:
+        raise StoreUnavailable("cannot verify the credential right now; retry shortly") from error
+    if stored is None:
+        raise Unauthenticated("invalid or revoked credential")
+    return Caller(role=Role(stored["role"]), name=stored["name"], agent_id=stored.get("agent_id"))
 
 
 def require(*allowed: Role):  # type: ignore[no-untyped-def]
-    def check(role: Annotated[Role, Depends(caller_role)]) -> Role:
-        if role not in allowed:
-            raise Forbidden(f"this endpoint is for {', '.join(r.value for r in allowed)}; you are {role.value}")
-        return role
+    async def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if caller.role not in allowed:
+            raise Forbidden(f"this endpoint is for {', '.join(r.value for r in allowed)}; you are {caller.role.value}")
+        return caller
 
     return check
 
 
-PbxOrAdmin = Annotated[Role, Depends(require(Role.PBX, Role.ADMIN))]
-AdminOnly = Annotated[Role, Depends(require(Role.ADMIN))]
+PbxOrAdmin = Annotated[Caller, Depends(require(Role.PBX, Role.ADMIN))]
+AdminOnly = Annotated[Caller, Depends(require(Role.ADMIN))]
+AgentOrAdmin = Annotated[Caller, Depends(require(Role.AGENT, Role.ADMIN))]
+AnyCaller = Annotated[Caller, Depends(require(Role.PBX, Role.AGENT, Role.ADMIN))]
+
+
+def ensure_own_agent(caller: Caller, agent_id: str) -> None:
+    """Agents act only for themselves; admins for anyone."""
+    if caller.role is Role.AGENT and caller.agent_id != agent_id:
+        raise Forbidden(f"agent {caller.agent_id!r} cannot act for agent {agent_id!r}")

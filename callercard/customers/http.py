@@ -24,7 +24,7 @@ AccountIdPath = Annotated[AccountId, Path(description="account (contract) id")]
 
 
 @router.put("/{account_id}", summary="Create or replace an account", response_model=Account)
-async def put_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath, body: AccountIn,
+async def put_account(services: ServicesDep, _caller: AdminOnly, account_id: AccountIdPath, body: AccountIn,
                       response: Response) -> Account:
     settings = services.settings
     account = accounts.to_account(AccountWithId(id=account_id, **body.model_dump()),
@@ -35,19 +35,19 @@ async def put_account(services: ServicesDep, _role: AdminOnly, account_id: Accou
 
 
 @router.get("/{account_id}", summary="One account", response_model=Account)
-async def get_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath) -> Account:
+async def get_account(services: ServicesDep, _caller: AdminOnly, account_id: AccountIdPath) -> Account:
     return await accounts.get_account(services.db, account_id=account_id)
 
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an account")
-async def delete_account(services: ServicesDep, _role: AdminOnly, account_id: AccountIdPath) -> Response:
+async def delete_account(services: ServicesDep, _caller: AdminOnly, account_id: AccountIdPath) -> Response:
     await accounts.delete_account(services.db, account_id=account_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(":bulk", summary="Create or replace many accounts; bad ones are reported, the rest written",
              response_model=BulkResult)
-async def bulk_upsert(services: ServicesDep, _role: AdminOnly,
+async def bulk_upsert(services: ServicesDep, _caller: AdminOnly,
                       body: Annotated[list[dict[str, object]], Body(max_length=MAX_BULK)]) -> BulkResult:
     settings = services.settings
     valid: list[Account] = []

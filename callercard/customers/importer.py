@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,8 +67,13 @@ def csv_row_to_account(row: dict[str, str | None]) -> dict[str, Any]:
     return doc
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, row dict) or (line number, reason) for rows that cannot even be parsed."""
+def read_rows(path: Path, *, csv_row: Callable[[dict[str, str | None]], dict[str, Any]] | None = None,
+              ) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row dict) or (line number, reason) for rows that cannot even be parsed.
+
+    ``csv_row`` turns a CSV row into the same shape as a JSON Lines row (customers by default).
+    """
+    to_row = csv_row or csv_row_to_account
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
             for line_number, line in enumerate(handle, start=1):
@@ -86,7 +91,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 if None in row:
                     yield reader.line_num, "more fields than the header has"
                     continue
-                yield reader.line_num, csv_row_to_account(row)
+                yield reader.line_num, to_row(row)
 
 
 def count_rows(path: Path) -> int:

@@ -35,7 +35,7 @@ async def _card(raw: str, services: ServicesDep) -> Card:
 
 
 @router.get("", summary="The caller card for a number", response_model=Card)
-async def lookup(services: ServicesDep, _role: PbxOrAdmin, number: NumberParam,
+async def lookup(services: ServicesDep, _caller: PbxOrAdmin, number: NumberParam,
                  uniqueid: UniqueIdParam = None) -> Card:
     """Answers within ``lookup_budget_ms``; when the store is slow or down the card is ``degraded``."""
     return await _card(number, services)
@@ -45,7 +45,7 @@ async def lookup(services: ServicesDep, _role: PbxOrAdmin, number: NumberParam,
             responses={200: {"content": {"text/plain": {}}}})
 async def lookup_name(
     services: ServicesDep,
-    _role: PbxOrAdmin,
+    _caller: PbxOrAdmin,
     number: NumberParam,
     uniqueid: UniqueIdParam = None,
     ascii: Annotated[bool, Query(description="transliterate to ASCII for phones without Unicode")] = False,

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from callercard.calls.store import recent_calls
 from callercard.customers import store as customers_store
+from callercard.dnc import services as dnc_services
 from callercard.lookup.cards import CARD_VERSION, Card, build_card
 from callercard.mongo import CARD_CACHE
 from callercard.phone import Number, NumberKind
@@ -26,14 +27,15 @@ log = logging.getLogger(__name__)
 async def resolve_card(*, db: AsyncDatabase, number: Number) -> Card:
     if number.kind is not NumberKind.E164 or number.e164 is None:
         return build_card(number, [])
-    cached, history = await asyncio.gather(db[CARD_CACHE].find_one({"_id": number.e164}),
-                                           recent_calls(db, number.e164))
+    cached, history, flagged = await asyncio.gather(db[CARD_CACHE].find_one({"_id": number.e164}),
+                                                    recent_calls(db, number.e164),
+                                                    dnc_services.active_entry(db, number.e164))
     if cached is not None and cached.get("v") == CARD_VERSION:
         card = Card.model_validate({**cached["card"], "number": number.raw})
     else:
         card = await _build_and_cache(db, number)
-    # The call history changes with every call: merged on read, never cached with the card.
-    return card.model_copy(update={"recent_calls": history}) if history else card
+    # Call history and the do-not-call flag change on their own: merged on read, never cached with the card.
+    return card.model_copy(update={"recent_calls": history, "do_not_call": dnc_services.card_field(flagged)})
 
 
 async def _build_and_cache(db: AsyncDatabase, number: Number) -> Card:

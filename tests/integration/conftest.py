@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import redis
 from celery import Celery
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,7 +25,10 @@ DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
 
 @pytest.fixture(scope="session")
 def service_env() -> dict[str, str]:
-    return {**services_up("test"), "CALLERCARD_MONGO_DATABASE": TEST_DATABASE}
+    env = {**services_up("test"), "CALLERCARD_MONGO_DATABASE": TEST_DATABASE}
+    # Tasks a previous session queued and never ran would run against this session's data.
+    redis.Redis.from_url(env["CALLERCARD_REDIS_URL"]).flushdb()
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import httpx
@@ -12,7 +13,10 @@ from centrifuge import CentrifugeError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import centrifugo
+from callercard.customers.schemas import AccountWithId
+from callercard.customers.services import to_account, upsert_accounts
 from callercard.settings import Settings
+from tests.factories import account
 from tests.support.agents import AgentPage
 from tests.support.processes import Process
 from worker.tasks import LOOKUP_CALLER
@@ -28,10 +32,8 @@ async def test_a_document_round_trips_through_ferretdb(db: AsyncDatabase) -> Non
 
 async def test_a_celery_task_runs_on_a_real_worker_over_redis(
         settings: Settings, db: AsyncDatabase, worker_process: Process, celery_app: Celery) -> None:
-    await db["accounts"].insert_one({"_id": "C-1", "holder": "Ivan Petrov", "status": "active",
-                                     "phones": [{"raw": "84951234567", "e164": "+74951234567",
-                                                 "kind": "contact"}]})
-    await db["phone_index"].insert_one({"_id": "+74951234567", "accounts": ["C-1"], "rev": 1})
+    ivan = AccountWithId.model_validate(account("C-1", "Ivan Petrov", "84951234567"))
+    await upsert_accounts(db, accounts=[to_account(ivan, region="RU", area_code=None)])
     result = celery_app.send_task(LOOKUP_CALLER, args=["8 (495) 123-45-67"], kwargs={"call_id": "t-1"})
     card = await asyncio.to_thread(result.get, timeout=20)
     assert card["kind"] == "known"
@@ -71,3 +73,16 @@ async def test_status_reports_each_dependency(api_url: str) -> None:
     for dependency in ("mongo", "broker", "centrifugo"):
         assert body["dependencies"][dependency] == {"ok": True, "detail": body["dependencies"][dependency]["detail"]}
     assert set(body["dependencies"]) == {"mongo", "broker", "centrifugo", "ami"}
+
+
+async def test_an_expired_agent_token_is_refused_by_centrifugo(settings: Settings) -> None:
+    long_ago = time.time() - settings.centrifugo_token_ttl_seconds - 60
+    expired = centrifugo.connection_token(settings=settings, agent_id="anna", now=long_ago)
+    page = AgentPage(agent_id="anna", token=expired.token, websocket_url=expired.websocket_url,
+                     channel=expired.channel)
+    with pytest.raises(CentrifugeError):
+        await page.open(timeout=3)
+    await page.close()
+    assert any("109: token expired" in error for error in page.connection.errors), page.connection.errors
+    assert (1, "unauthorized") in page.connection.disconnects
+    assert page.received == []

@@ -8,11 +8,26 @@ from typing import Any
 import httpx
 from centrifuge import (
     Client,
+    ClientEventHandler,
+    DisconnectedContext,
+    ErrorContext,
     PublicationContext,
     SubscriptionErrorContext,
     SubscriptionEventHandler,
     UnsubscribedContext,
 )
+
+
+class _ClientEvents(ClientEventHandler):
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.disconnects: list[tuple[int, str]] = []
+
+    async def on_error(self, ctx: ErrorContext) -> None:
+        self.errors.append(str(ctx.error))
+
+    async def on_disconnected(self, ctx: DisconnectedContext) -> None:
+        self.disconnects.append((ctx.code, ctx.reason))
 
 
 class AgentPage(SubscriptionEventHandler):
@@ -23,7 +38,8 @@ class AgentPage(SubscriptionEventHandler):
         self.unsubscribed: list[UnsubscribedContext] = []
         self.errors: list[SubscriptionErrorContext] = []
         self._changed = asyncio.Event()
-        self.client = Client(websocket_url, token=token)
+        self.connection = _ClientEvents()
+        self.client = Client(websocket_url, token=token, events=self.connection)
         self.subscription = self.client.new_subscription(channel, events=self)
 
     @classmethod

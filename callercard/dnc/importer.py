@@ -1,0 +1,56 @@
+"""``callercard import dnc FILE``: the export's CSV (or JSON Lines), any number format, bad rows reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard.customers.importer import ImportSummary, read_rows
+from callercard.dnc import services
+from callercard.dnc.schemas import DncIn
+from callercard.errors import InvalidInput
+from callercard.progress import ProgressBar
+
+
+def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key and value}
+
+
+async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None, by: str,
+                     progress: ProgressBar | None = None) -> ImportSummary:
+    """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone."""
+    summary = ImportSummary()
+    for line_number, row in read_rows(path, csv_row=_csv_row):
+        if progress:
+            progress.advance(1)
+        if isinstance(row, str):
+            summary.rejected.append((line_number, row))
+            continue
+        try:
+            e164 = services.dialable(str(row.get("number", "")), region=region, area_code=area_code)
+            incoming = DncIn(reason=row.get("reason"), note=row.get("note") or None,
+                             expires_at=row.get("expires_at") or None)
+        except InvalidInput as error:
+            summary.rejected.append((line_number, error.message))
+            continue
+        except ValidationError as error:
+            first = error.errors()[0]
+            summary.rejected.append((line_number, f"{'.'.join(map(str, first['loc'])) or 'row'}: {first['msg']}"))
+            continue
+        existing = await services.active_entry(db, e164)
+        if existing and (existing.reason, existing.note, existing.expires_at) == (
+                incoming.reason, incoming.note, incoming.expires_at):
+            summary.unchanged += 1
+            continue
+        created = await services.flag(db, e164=e164, incoming=incoming, by=str(row.get("flagged_by") or by))
+        if created:
+            summary.created += 1
+        else:
+            summary.updated += 1
+    if progress:
+        progress.finish()
+        summary.rows_per_second = progress.rate
+    return summary

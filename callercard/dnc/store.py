@@ -1,0 +1,52 @@
+"""MongoDB access for the do-not-call list (``dnc``, by E.164) and its append-only history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard.dnc.schemas import DncChange, DncEntry
+from callercard.mongo import DNC, DNC_HISTORY
+
+
+def _entry(doc: dict[str, Any]) -> DncEntry:
+    return DncEntry(number=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+
+
+async def get(db: AsyncDatabase, number: str) -> DncEntry | None:
+    doc = await db[DNC].find_one({"_id": number})
+    return _entry(doc) if doc else None
+
+
+async def put(db: AsyncDatabase, entry: DncEntry) -> None:
+    await db[DNC].replace_one({"_id": entry.number}, entry.model_dump(exclude={"number"}), upsert=True)
+
+
+async def remove(db: AsyncDatabase, number: str) -> bool:
+    return (await db[DNC].delete_one({"_id": number})).deleted_count == 1
+
+
+async def record(db: AsyncDatabase, change: DncChange) -> None:
+    """History is appended, never rewritten."""
+    await db[DNC_HISTORY].insert_one(change.model_dump())
+
+
+async def history(db: AsyncDatabase, number: str) -> list[DncChange]:
+    cursor = db[DNC_HISTORY].find({"number": number}, {"_id": 0}).sort("at", ASCENDING)
+    return [DncChange(**doc) async for doc in cursor]
+
+
+async def find(db: AsyncDatabase, *, reason: str | None, flagged_by: str | None, active_at: datetime | None,
+               limit: int, skip: int) -> list[DncEntry]:
+    query: dict[str, Any] = {}
+    if reason:
+        query["reason"] = reason
+    if flagged_by:
+        query["flagged_by"] = flagged_by
+    if active_at is not None:
+        query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": active_at}}]
+    cursor = db[DNC].find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
+    return [_entry(doc) async for doc in cursor]

@@ -1,0 +1,118 @@
+"""Every route in the OpenAPI schema: no credential → 401, a wrong role → 403, a right role → 2xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from callercard.calls import store as calls_store
+from callercard.keys import store as keys_store
+from callercard.settings import Settings
+from tests.factories import account
+
+ROLES = ("pbx", "agent", "admin")
+PUBLIC = frozenset(ROLES) | {"none"}
+NUMBER = "84951234567"
+
+# (method, path template, request, roles allowed)
+ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
+    ("GET", "/status", {}, PUBLIC),
+    ("GET", "/api/v1/lookup", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
+    ("GET", "/api/v1/lookup/name", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
+    ("PUT", "/api/v1/customers/{account_id}", {"json": {"holder": "Ivan Petrov"}}, frozenset({"admin"})),
+    ("GET", "/api/v1/customers/{account_id}", {}, frozenset({"admin"})),
+    ("DELETE", "/api/v1/customers/{account_id}", {}, frozenset({"admin"})),
+    ("POST", "/api/v1/customers:bulk", {"json": []}, frozenset({"admin"})),
+    ("PUT", "/api/v1/agents/{agent_id}", {"json": {"name": "Anna Smirnova"}}, frozenset({"admin"})),
+    ("GET", "/api/v1/agents", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/agents/{agent_id}", {}, frozenset({"admin"})),
+    ("DELETE", "/api/v1/agents/{agent_id}", {}, frozenset({"admin"})),
+    ("POST", "/api/v1/agents/{agent_id}/token", {}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/calls", {}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/calls/{call_id}", {}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/pbx/events", {"json": {"event": "newCall", "callId": "access-1", "from": NUMBER}},
+     frozenset({"pbx", "admin"})),
+    ("GET", "/api/v1/dnc/check", {"params": {"number": NUMBER}}, frozenset(ROLES)),
+    ("GET", "/api/v1/dnc/export", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/dnc", {}, frozenset({"admin"})),
+    ("PUT", "/api/v1/dnc/{number}", {"json": {"reason": "abroad"}}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/dnc/{number}", {}, frozenset({"agent", "admin"})),
+    ("DELETE", "/api/v1/dnc/{number}", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/dnc/{number}/history", {}, frozenset({"admin"})),
+]
+PATH_VALUES = {"account_id": "C-1", "agent_id": "anna", "call_id": "1.1", "number": NUMBER}
+
+
+@pytest.fixture
+async def credentials(settings: Settings, db: AsyncDatabase, admin_api: httpx.AsyncClient) -> dict[str, str]:
+    """Seeded data every route can act on, and one credential per role (the agent's is a stored key)."""
+    await admin_api.put("/api/v1/customers/C-1", json={k: v for k, v in account("C-1", "Ivan Petrov", NUMBER).items()
+                                                       if k != "id"})
+    await admin_api.put("/api/v1/agents/anna", json={"name": "Anna Smirnova", "devices": ["PJSIP/201"]})
+    await admin_api.put(f"/api/v1/dnc/{NUMBER}", json={"reason": "asked_not_to_call"})
+    await calls_store.save(db, {
+        "call_id": "1.1", "caller": {"number": NUMBER, "e164": "+74951234567", "kind": "e164"},
+        "direction": "inbound", "queues": [], "agents": [{"agent_id": "anna"}], "answered_by": ["anna"],
+        "transfers": 0, "entered_at": "2026-11-22T10:00:00+00:00", "first_ring_at": None, "answered_at": None,
+        "ended_at": None, "wait_seconds": 1.0, "talk_seconds": 1.0, "outcome": "answered",
+        "callback": {"needed": False, "done": False}})
+    _, agent_key = await keys_store.create(db, role="agent", name="anna", agent_id="anna")
+    return {"admin": settings.admin_api_key.get_secret_value(), "pbx": settings.pbx_api_key.get_secret_value(),
+            "agent": agent_key}
+
+
+async def call(api_url: str, route: tuple[str, str, dict[str, Any], frozenset[str]],
+               credential: str | None) -> httpx.Response:
+    method, template, request, _ = route
+    headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
+        return await client.request(method, template.format(**PATH_VALUES), **request)
+
+
+def test_the_table_covers_every_route_in_the_openapi_schema(api_url: str) -> None:
+    schema = httpx.get(f"{api_url}/openapi.json").json()
+    operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+    assert operations == {(method, path) for method, path, *_ in ROUTES}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
+async def test_each_route_admits_exactly_its_roles(api_url: str, credentials: dict[str, str],
+                                                  route: tuple[str, str, dict[str, Any], frozenset[str]]) -> None:
+    allowed = route[3]
+    if "none" not in allowed:
+        missing = await call(api_url, route, None)
+        assert missing.status_code == 401, missing.text
+        assert (await call(api_url, route, "cck_not-a-real-key")).status_code == 401
+    for role in ROLES:
+        if role not in allowed:
+            response = await call(api_url, route, credentials[role])
+            assert response.status_code == 403, (role, response.text)
+    for role in sorted(allowed - {"none"}, reverse=True):  # admin last: it may delete what others read
+        response = await call(api_url, route, credentials[role])
+        if route[1] == "/status":  # public; 503 there reports health (no listener in this test), not access
+            assert response.status_code in (200, 503), (role, response.status_code)
+            continue
+        assert 200 <= response.status_code < 300, (role, response.status_code, response.text)
+
+
+async def test_an_agent_gets_only_their_own_token_and_calls(api_url: str, credentials: dict[str, str],
+                                                            admin_api: httpx.AsyncClient) -> None:
+    await admin_api.put("/api/v1/agents/boris", json={"name": "Boris Ivanov"})
+    headers = {"Authorization": f"Bearer {credentials['agent']}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as anna:
+        assert (await anna.post("/api/v1/agents/anna/token")).json()["channel"] == "agent:#anna"
+        assert (await anna.post("/api/v1/agents/boris/token")).status_code == 403
+        assert [c["call_id"] for c in (await anna.get("/api/v1/calls")).json()] == ["1.1"]
+        # Asking for another agent's calls still returns only her own.
+        assert [c["call_id"] for c in (await anna.get("/api/v1/calls", params={"agent": "boris"})).json()] == ["1.1"]
+
+
+async def test_a_revoked_key_is_refused(api_url: str, db: AsyncDatabase, credentials: dict[str, str]) -> None:
+    key_id, key = await keys_store.create(db, role="admin", name="ops")
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}) as ops:
+        assert (await ops.get("/api/v1/agents")).status_code == 200
+        assert await keys_store.revoke(db, key_id)
+        assert (await ops.get("/api/v1/agents")).status_code == 401
