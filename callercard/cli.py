@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from callercard.settings import Settings, load_settings
 
@@ -49,12 +50,21 @@ def run_listener(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+BATCH_MONGO_TIMEOUT_MS = 60_000
+
+
 def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
-    """Run ``work(db)`` with a MongoDB client that is closed afterwards."""
+    """Run ``work(db)`` with a MongoDB client that is closed afterwards.
+
+    Admin commands write in bulk and nobody waits on them live: they get a long store timeout,
+    unlike the processes serving calls.
+    """
     from callercard import mongo
 
+    batch_settings = settings.model_copy(update={"mongo_timeout_ms": BATCH_MONGO_TIMEOUT_MS})
+
     async def main():  # type: ignore[no-untyped-def]
-        client = mongo.connect(settings)
+        client = mongo.connect(batch_settings)
         try:
             return await work(mongo.database(client, settings))
         finally:
@@ -151,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"callercard: invalid settings:\n{problems}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
-    return int(args.handler(settings, args))
+    try:
+        return int(args.handler(settings, args))
+    except PyMongoError as error:
+        print(f"\ncallercard: MongoDB failed ({type(error).__name__}: {str(error)[:200]}); what was written before "
+              "stays written, and rerunning the same command is safe", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

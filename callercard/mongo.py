@@ -6,7 +6,12 @@ hot path (FerretDB's SQLite backend only uses the ``_id`` index), no transaction
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
@@ -40,6 +45,27 @@ def connect(settings: Settings) -> AsyncMongoClient:
 
 def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
     return client[settings.mongo_database]
+
+
+SEPARATE_READS_UP_TO = 16
+
+
+async def find_by_ids(collection: AsyncCollection, ids: Iterable[str], *,
+                      projection: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Documents by ``_id``.
+
+    FerretDB v1 (SQLite) uses its index only for ``_id`` equality; ``{"_id": {"$in": [...]}}``
+    scans the collection. A few ids (a lookup's accounts) are therefore read one by one, so the
+    hot path never scans; a bulk batch (an import's 500 rows) is one ``$in`` query, which is
+    still cheaper there than hundreds of separate reads.
+    """
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    if len(wanted) > SEPARATE_READS_UP_TO:
+        return {doc["_id"]: doc async for doc in collection.find({"_id": {"$in": wanted}}, projection)}
+    found = await asyncio.gather(*[collection.find_one({"_id": key}, projection) for key in wanted])
+    return {doc["_id"]: doc for doc in found if doc is not None}
 
 
 async def health(db: AsyncDatabase) -> Health:

@@ -76,7 +76,7 @@ async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
         added += [(n, account_id) for n in sorted(new_numbers - old_numbers)]
         removed += [(n, account_id) for n in sorted(old_numbers - new_numbers)]
         renamed |= new_numbers & old_numbers  # the card shows holder and status: rebuild it
-    await store.save_accounts(db, changed)
+    await store.save_accounts(db, changed, new_ids={d["_id"] for d in changed if d["_id"] not in existing})
     await store.reindex_numbers(db, added=added, removed=removed, touched=renamed)
     return [outcome[account.id] for account in accounts]
 

@@ -33,24 +33,25 @@ async def resolve_card(*, db: AsyncDatabase, number: Number) -> Card:
     if cached is not None and cached.get("v") == CARD_VERSION:
         card = Card.model_validate({**cached["card"], "number": number.raw})
     else:
-        card = await _build_and_cache(db, number)
+        card = await _build_and_cache(db, number, stale=cached is not None)
     # Call history and the do-not-call flag change on their own: merged on read, never cached with the card.
     return card.model_copy(update={"recent_calls": history, "do_not_call": dnc_services.card_field(flagged)})
 
 
-async def _build_and_cache(db: AsyncDatabase, number: Number) -> Card:
+async def _build_and_cache(db: AsyncDatabase, number: Number, *, stale: bool) -> Card:
     assert number.e164 is not None
     entry = await customers_store.find_phone_entry(db, number.e164)
     account_ids = entry.get("accounts", []) if entry else []
     accounts = await customers_store.find_accounts(db, account_ids)
     card = build_card(number, list(accounts.values()))
     rev = entry.get("rev", 0) if entry else 0
+    document = {"_id": number.e164, "v": CARD_VERSION, "rev": rev, "card": card.model_dump(mode="json"),
+                "built_at": datetime.now(UTC)}
     try:
-        await db[CARD_CACHE].replace_one(
-            {"_id": number.e164},
-            {"v": CARD_VERSION, "rev": rev, "card": card.model_dump(mode="json"), "built_at": datetime.now(UTC)},
-            upsert=True,
-        )
+        if stale:  # an entry of an older card schema: replace it
+            await db[CARD_CACHE].replace_one({"_id": number.e164}, document, upsert=True)
+        else:  # a miss: inserting is much cheaper than an upsert on FerretDB
+            await db[CARD_CACHE].insert_one(document)
     except DuplicateKeyError:
         # Another lookup of the same number (the worker's warm-up, the listener's prefetch) filled the
         # cache at the same moment; concurrent upserts may collide. The card built here is just as good.
