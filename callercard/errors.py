@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class CallercardError(Exception):
     status_code = 500
@@ -42,3 +44,10 @@ class StoreUnavailable(CallercardError):
 
     status_code = 503
     error_id = "store-unavailable"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem of a pydantic error as ``field: message``, for import and bulk reports."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "row"
+    return f"{where}: {first.get('msg', 'invalid')}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
+from pydantic import ValidationError
 
 from callercard.api.deps import AdminOnly, ServicesDep
 from callercard.customers import services as accounts
@@ -16,7 +17,7 @@ from callercard.customers.schemas import (
     BulkResult,
     UpsertResult,
 )
-from callercard.errors import InvalidInput
+from callercard.errors import InvalidInput, describe_validation_error
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 MAX_BULK = 1000
@@ -59,16 +60,9 @@ async def bulk_upsert(services: ServicesDep, _caller: AdminOnly,
                                              area_code=settings.default_area_code))
         except InvalidInput as error:
             rejected.append({"index": str(index), "id": str(item.get("id", "")), "reason": error.message})
-        except ValueError as error:  # pydantic.ValidationError
-            rejected.append({"index": str(index), "id": str(item.get("id", "")), "reason": _first_error(error)})
+        except ValidationError as error:
+            rejected.append({"index": str(index), "id": str(item.get("id", "")),
+                             "reason": describe_validation_error(error)})
     results = await accounts.upsert_accounts(services.db, accounts=valid)
     return accounts.tally(results, rejected)
 
-
-def _first_error(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        field = ".".join(str(part) for part in first.get("loc", ())) or "row"
-        return f"{field}: {first.get('msg', 'invalid')}"
-    return str(error)

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.customers import services
 from callercard.customers.schemas import Account, AccountWithId, UpsertResult
-from callercard.errors import InvalidInput
+from callercard.errors import InvalidInput, describe_validation_error
 from callercard.progress import ProgressBar
 
 BATCH_SIZE = 500
@@ -104,12 +104,8 @@ def _validate(row: dict[str, Any], *, region: str, area_code: str | None) -> Acc
     return services.to_account(AccountWithId.model_validate(row), region=region, area_code=area_code)
 
 
-def _reason(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "row"
-        return f"{where}: {first.get('msg', 'invalid')}"
-    return str(getattr(error, "message", error))
+def _reason(error: ValidationError | InvalidInput) -> str:
+    return describe_validation_error(error) if isinstance(error, ValidationError) else error.message
 
 
 async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None,

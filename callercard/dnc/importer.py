@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from callercard.customers.importer import ImportSummary, read_rows
 from callercard.dnc import services
 from callercard.dnc.schemas import DncIn
-from callercard.errors import InvalidInput
+from callercard.errors import InvalidInput, describe_validation_error
 from callercard.progress import ProgressBar
 
 
@@ -37,8 +37,7 @@ async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: s
             summary.rejected.append((line_number, error.message))
             continue
         except ValidationError as error:
-            first = error.errors()[0]
-            summary.rejected.append((line_number, f"{'.'.join(map(str, first['loc'])) or 'row'}: {first['msg']}"))
+            summary.rejected.append((line_number, describe_validation_error(error)))
             continue
         existing = await services.active_entry(db, e164)
         if existing and (existing.reason, existing.note, existing.expires_at) == (
