@@ -32,6 +32,10 @@ class LinkConfig:
     port: int
     username: str
     secret: str
+    # Only the classes the call flow reads: call (channels, dials, bridges, transfers), agent (queue
+    # and member events), system (FullyBooted). The dialplan class (Newexten, VarSet) is most of an
+    # Asterisk's traffic and of no use here.
+    events: str = "call,agent,system"
     connect_timeout: float = 5.0
     ping_interval: float = 3.0
     ping_timeout: float = 4.0
@@ -63,7 +67,7 @@ class AmiLink:
         config = self.config
         lost = asyncio.Event()
         manager = Manager(host=config.host, port=config.port, username=config.username, secret=config.secret,
-                          events="on", ping_delay=_NEVER, reconnect_timeout=_NEVER,
+                          events=config.events, ping_delay=_NEVER, reconnect_timeout=_NEVER,
                           loop=asyncio.get_running_loop(), on_disconnect=lambda *_: lost.set())
         manager.register_event("*", self._dispatch)
         self.sessions += 1

@@ -47,6 +47,8 @@ async def test_a_killed_connection_mid_call_leaves_no_popup_open_and_later_calls
         assert later == expected[agent_id], f"{agent_id} after the reconnect: {later}"
     assert recovered_in < 15
     assert "stale calls ended" in listener.log_path.read_text()
+    logins = [a for a in simulator.received_actions if a.get("Action", "").lower() == "login"]
+    assert {a.get("Events") for a in logins} == {"call,agent,system"}, "only the event classes the flow reads"
 
 
 async def test_a_wrong_secret_is_reported_in_status_and_retried_with_backoff(
