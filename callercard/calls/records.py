@@ -15,10 +15,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def call_record(call: Call, *, tracker: CallTracker, region: str) -> dict[str, Any]:
+def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str | None = None) -> dict[str, Any]:
     """A JSON-ready record (datetimes as ISO-8601): what the worker stores under ``_id = call_id``."""
     try:
-        number = phone.normalize(call.number, region=region)
+        number = phone.normalize(call.number, region=region, default_area_code=area_code)
         e164, kind = number.e164, number.kind.value
     except phone.InvalidNumber:
         e164, kind = None, "invalid"

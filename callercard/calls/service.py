@@ -72,7 +72,8 @@ class CallFlowService:
             card = await self._card(notice.call_id)
             await self._notifier.notify(notice, direction=direction, card=card)
         for call in effects.finished:
-            record = call_record(call, tracker=self.tracker, region=self.settings.default_region)
+            record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
+                                 area_code=self.settings.default_area_code)
             self._spawn(self._send_task(RECORD_CALL, [record], {}))
             task = self._cards.pop(call.call_id, None)
             if task is not None and not task.done():
