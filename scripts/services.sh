@@ -2,7 +2,7 @@
 # Backing services without Docker: Redis, FerretDB (SQLite backend) and Centrifugo,
 # on loopback, non-default ports, data under var/<profile>/.
 #
-#   scripts/services.sh [--profile demo|test] up|down|status|env
+#   scripts/services.sh [--profile demo|test|bench] up|down|status|env
 #
 # Installs what is missing (Debian's redis-server; FerretDB and Centrifugo built
 # from the Go module proxy and cached under .cache/ and ~/.cache/callercard so a
@@ -18,8 +18,12 @@ COMMAND=${1:-status}
 case "$PROFILE" in
   demo) PORT_OFFSET=0 ;;
   test) PORT_OFFSET=1 ;;
-  *) echo "services: unknown profile '$PROFILE' (demo|test)" >&2; exit 2 ;;
+  bench) PORT_OFFSET=2 ;;
+  *) echo "services: unknown profile '$PROFILE' (demo|test|bench)" >&2; exit 2 ;;
 esac
+# A second checkout on the same machine (a git worktree, a CI clone) moves all its ports
+# with CALLERCARD_PORT_OFFSET so its services never meet this checkout's.
+PORT_OFFSET=$((PORT_OFFSET + ${CALLERCARD_PORT_OFFSET:-0}))
 REDIS_PORT=$((6390 + PORT_OFFSET))
 MONGO_PORT=$((27027 + PORT_OFFSET))
 CENTRIFUGO_PORT=$((8010 + PORT_OFFSET))
@@ -293,7 +297,7 @@ case "$COMMAND" in
     echo "$ENV_FILE"
     ;;
   *)
-    echo "usage: scripts/services.sh [--profile demo|test] up|down|status|env" >&2
+    echo "usage: scripts/services.sh [--profile demo|test|bench] up|down|status|env" >&2
     exit 2
     ;;
 esac
