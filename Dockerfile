@@ -7,6 +7,14 @@
 # Configuration is CALLERCARD_* environment variables (see callercard/settings.py);
 # the secrets have no defaults and must be provided at run time.
 
+# --- widget: the helpdesk script, from its committed sources and lockfile ---------
+FROM node:20-slim AS widget
+WORKDIR /widget
+COPY callercard/widget/package.json callercard/widget/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY callercard/widget/src ./src
+RUN npm run build
+
 # --- build: install the project and its dependencies into a venv ----------------
 FROM python:3.11-slim AS build
 
@@ -23,6 +31,7 @@ COPY pyproject.toml README* ./
 COPY callercard ./callercard
 COPY worker ./worker
 COPY asterisk ./asterisk
+COPY --from=widget /widget/dist ./callercard/widget/dist
 # Runtime dependencies only: no [test] extra.
 RUN pip install .
 

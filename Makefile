@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint services-up services-down clean
+WIDGET := callercard/widget
+WIDGET_JS := $(WIDGET)/dist/callercard.js
+
+.PHONY: demo test lint services-up services-down clean widget
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
@@ -13,12 +16,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+## The embeddable widget, built from its committed sources and lockfile (npm registry).
+$(WIDGET_JS): $(WIDGET)/package.json $(WIDGET)/package-lock.json $(wildcard $(WIDGET)/src/*.js)
+	@command -v npm >/dev/null || { echo "npm is required to build the widget"; exit 1; }
+	cd $(WIDGET) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+widget: $(WIDGET_JS)
+
 ## Run everything: services, API, worker, listener and a simulated PBX replaying real calls.
-demo: $(STAMP)
+demo: $(STAMP) $(WIDGET_JS)
 	scripts/demo.sh
 
-## Run the whole test suite against real servers (what CI runs).
-test: $(STAMP)
+## Run the whole test suite against real servers and a real browser (what CI runs).
+test: $(STAMP) $(WIDGET_JS)
 	scripts/test.sh
 
 lint: $(STAMP)
@@ -31,4 +41,4 @@ services-down:
 	scripts/services.sh down; scripts/services.sh --profile test down
 
 clean: services-down
-	rm -rf var test-artifacts
+	rm -rf var test-artifacts $(WIDGET)/dist $(WIDGET)/node_modules

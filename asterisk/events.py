@@ -141,7 +141,7 @@ class AmiCallFlow:
         if agent_id is None:
             return
         effects.notices += self.tracker.ring(call_id=call_id, leg_id=leg_id(channel), agent_id=agent_id,
-                                             queue=queue, at=at, number=self._number(event))
+                                             queue=queue, at=at, number=self._number(event), channel=channel)
 
     def _number(self, event: Mapping[str, str]) -> str | None:
         number = event.get("CallerIDNum", "")

@@ -21,8 +21,10 @@ from callercard import centrifugo, mongo
 from callercard import redis as redis_state
 from callercard.agents.store import DeviceMap
 from callercard.calls.notifier import CardNotifier
+from callercard.calls.screens import Screens
 from callercard.calls.service import CallFlowService, celery_sender
 from callercard.calls.state import CallTracker
+from callercard.lines.service import LineService
 from callercard.settings import Settings
 from worker.app import create_celery
 
@@ -32,12 +34,14 @@ log = logging.getLogger(__name__)
 class AmiEvents:
     """AMI in: each event through the synchronous state machine at once, its effects queued in order."""
 
-    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService) -> None:
+    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: LineService) -> None:
         self.flow = flow
         self.service = service
+        self.lines = lines
 
     async def on_event(self, event: Message) -> None:
         self.service.submit(self.flow.handle(event))
+        self.lines.observe(event)
 
     async def resynchronize(self, manager: Manager) -> None:
         """After (re)login: end the calls Asterisk no longer has, so no popup stays open."""
@@ -48,6 +52,19 @@ class AmiEvents:
         log.info("resynchronized with CoreShowChannels: %d live channels, %d stale calls ended", len(live),
                  len(effects.finished))
         self.service.submit(effects)
+        await self._refresh_lines(manager)
+
+    async def _refresh_lines(self, manager: Manager) -> None:
+        """Every queue's members, so widgets show the right line status from the first page load.
+
+        No ``as_list``: panoramisk then reads a list for "will follow" and a single message for an error."""
+        response = await asyncio.wait_for(manager.send_action({"Action": "QueueStatus"}), 10)
+        messages = response if isinstance(response, list) else [response]
+        if messages and messages[0].get("Response") == "Error":
+            log.warning("QueueStatus refused (%s); line status comes from member events only",
+                        messages[0].get("Message"))
+            return
+        self.lines.replace(messages)
 
 
 async def refresh_devices_forever(devices: DeviceMap, interval: float = 5.0) -> None:
@@ -67,8 +84,9 @@ async def run(settings: Settings) -> None:
     flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=devices.agent_for,
                        inbound_contexts=settings.inbound_contexts)
     service = CallFlowService(settings=settings, tracker=flow.tracker, db=db, notifier=CardNotifier(cent_client),
-                              send_task=celery_sender(create_celery(settings)))
-    ami_events = AmiEvents(flow=flow, service=service)
+                              send_task=celery_sender(create_celery(settings)), screens=Screens(redis_client))
+    lines = LineService(redis=redis_client, cent=cent_client)
+    ami_events = AmiEvents(flow=flow, service=service, lines=lines)
 
     async def report(logged_in: bool, detail: str) -> None:
         await redis_state.report_listener_state(redis_client, logged_in=logged_in, detail=detail)
@@ -76,7 +94,8 @@ async def run(settings: Settings) -> None:
     link = AmiLink(LinkConfig(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                               secret=settings.ami_secret.get_secret_value()),
                    on_event=ami_events.on_event, report_state=report, on_login=ami_events.resynchronize)
-    tasks = [asyncio.create_task(service.run()), asyncio.create_task(refresh_devices_forever(devices))]
+    tasks = [asyncio.create_task(service.run()), asyncio.create_task(lines.run()),
+             asyncio.create_task(refresh_devices_forever(devices))]
     try:
         await link.run_forever()
     finally:

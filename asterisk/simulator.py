@@ -7,7 +7,7 @@ Asterisk, ``out`` = sent by the recording client). After a client logs in, the s
 are answered instead (see ``_Session.answer``). ``OriginateResponse`` is replayed although it carries the
 recorder's ActionID: Asterisk broadcasts it to every session, so a listener really sees it.
 
-    python -m asterisk.simulator CAPTURE --port 5038 --username callercard --secret S --speed 1 --loop
+    python -m asterisk.simulator CAPTURE [CAPTURE ...] --port 5038 --username callercard --secret S --speed 1 --loop
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ class _Session:
         self.silent = False
         self.authenticated = False
         self.channels: dict[str, dict[str, Any]] = {}  # live channels by Uniqueid, in creation order
+        self.members: dict[str, dict[str, dict[str, str]]] = {}  # queue -> interface -> member event fields
         self.replay_task: asyncio.Task[None] | None = None
         self.used: dict[str, int] = {}  # how many templates of each action this session has consumed
 
@@ -276,7 +277,9 @@ class _Session:
         elif low.get("username") == self.sim.username and low.get("secret") == self.sim.secret:
             self.authenticated = True
             self.send(render(ok, aid) + booted)
-            self.replay_task = asyncio.create_task(self.replay())
+            # A session that logs in with "Events: off" (an action-only client) gets no events, as on Asterisk.
+            if low.get("events", "on").strip().lower() != "off":
+                self.replay_task = asyncio.create_task(self.replay())
         else:
             await asyncio.sleep(delay / self.sim.speed)
             self.send(render(failed, aid))
@@ -300,6 +303,8 @@ class _Session:
             return _format(("Response", "Success"), aid, ("Message", f"Interface {state} successfully"))
         if action == "coreshowchannels":
             return self.core_show_channels(aid)
+        if action == "queuestatus":
+            return self.queue_status(aid, low.get("queue"))
         if action in _ACKS:
             text = _format(("Response", "Success"), aid, ("Message", _ACKS[action]))
             if action == "originate" and _true(low.get("async")):
@@ -339,9 +344,32 @@ class _Session:
                              ("ListItems", str(len(live)))))
         return "".join(parts)
 
+    def queue_status(self, aid: str | None, only: str | None) -> str:
+        """QueueStatus from the queue member events replayed so far (a queue is known once it has had one)."""
+        parts = [_format(("Response", "Success"), aid, ("EventList", "start"),
+                         ("Message", "Queue status will follow"))]
+        queues = [q for q in sorted(self.members) if not only or q == only]
+        for queue in queues:
+            parts.append(_format(("Event", "QueueParams"), aid, ("Queue", queue)))
+            for member in self.members[queue].values():
+                fields = [("Queue", queue), ("Name", member.get("MemberName", "")),
+                          ("Location", member.get("Interface", ""))]
+                fields += [(k, member.get(k, "")) for k in ("StateInterface", "Membership", "Penalty",
+                                                              "CallsTaken", "InCall", "Status", "Paused",
+                                                              "PausedReason")]
+                parts.append(_format(("Event", "QueueMember"), aid, *fields))
+        count = len(queues) + sum(len(self.members[q]) for q in queues)
+        parts.append(_format(("Event", "QueueStatusComplete"), aid, ("EventList", "Complete"),
+                             ("ListItems", str(count))))
+        return "".join(parts)
+
     def observe(self, headers: dict[str, str]) -> None:
-        """Track live channels from the replayed Newchannel ... Hangup events."""
+        """Track live channels (Newchannel ... Hangup) and queue members from the replayed events."""
         event, uid = headers.get("Event"), headers.get("Uniqueid", "")
+        if event in ("QueueMemberAdded", "QueueMemberPause", "QueueMemberStatus"):
+            self.members.setdefault(headers.get("Queue", ""), {})[headers.get("Interface", "")] = headers
+        elif event == "QueueMemberRemoved":
+            self.members.get(headers.get("Queue", ""), {}).pop(headers.get("Interface", ""), None)
         if event == "Newchannel":
             self.channels[uid] = {"born": asyncio.get_running_loop().time()}
         chan = self.channels.get(uid)
@@ -360,7 +388,8 @@ class _Session:
     async def replay(self) -> None:
         loop, sim, rounds = asyncio.get_running_loop(), self.sim, 0
         while True:
-            capture = sim.capture if rounds == 0 else clone_with_fresh_ids(sim.capture, rounds)
+            played = sim.playlist[rounds % len(sim.playlist)]
+            capture = played if rounds < len(sim.playlist) else clone_with_fresh_ids(played, rounds)
             start = loop.time()
             for entry in capture.replay_entries:
                 delay = start + (entry.t - capture.replay_t0) / sim.speed - loop.time()
@@ -371,10 +400,11 @@ class _Session:
                 with contextlib.suppress(ConnectionError):
                     await self.writer.drain()
             rounds += 1
-            sim.replays_finished += 1
-            sim._finished.set()
-            if not sim.loop_forever:
-                return
+            if rounds % len(sim.playlist) == 0:
+                sim.replays_finished += 1
+                sim._finished.set()
+                if not sim.loop_forever:
+                    return
 
 
 class AmiSimulator:
@@ -386,10 +416,14 @@ class AmiSimulator:
 
     def __init__(self, capture: Capture, *, username: str, secret: str, speed: float = 1.0,
                  host: str = "127.0.0.1", port: int = 0, loop_forever: bool = False,
-                 responses: Mapping[str, str | Sequence[str]] | None = None) -> None:
+                 responses: Mapping[str, str | Sequence[str]] | None = None,
+                 then: Sequence[Capture] = ()) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.capture, self.username, self.secret, self.speed = capture, username, secret, speed
+        # Replayed in turn after ``capture`` (which also gives the login exchange), each with fresh ids from
+        # the second round on.
+        self.then = list(then)
         self.host, self.port, self.loop_forever = host, port, loop_forever
         self.responses = {k.lower(): [v] if isinstance(v, str) else list(v)
                           for k, v in (responses or {}).items()}
@@ -398,6 +432,10 @@ class AmiSimulator:
         self._finished = asyncio.Event()
         self._sessions: dict[_Session, asyncio.Task[Any] | None] = {}
         self._server: asyncio.Server | None = None
+
+    @property
+    def playlist(self) -> list[Capture]:
+        return [self.capture, *self.then]
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -448,16 +486,21 @@ class AmiSimulator:
         self._sessions[session] = asyncio.current_task()
         try:
             await session.run()
+        except asyncio.CancelledError:
+            # stop() cancels sessions; finishing normally keeps asyncio's stream callback from logging it as
+            # an error (its connection_made callback reads the task's exception).
+            pass
         finally:
             self._sessions.pop(session, None)
 
 
 async def _main(args: argparse.Namespace) -> None:
-    sim = AmiSimulator(load_capture(args.capture), username=args.username, secret=args.secret,
-                       speed=args.speed, host=args.host, port=args.port, loop_forever=args.loop)
+    first, *rest = [load_capture(path) for path in args.captures]
+    sim = AmiSimulator(first, username=args.username, secret=args.secret, speed=args.speed, host=args.host,
+                       port=args.port, loop_forever=args.loop, then=rest)
     await sim.start()
-    log.info("replaying %s on %s:%d (speed %s%s)", args.capture, sim.host, sim.port, args.speed,
-             ", looping" if args.loop else "")
+    log.info("replaying %s on %s:%d (speed %s%s)", ", ".join(c.name for c in sim.playlist), sim.host, sim.port,
+             args.speed, ", looping" if args.loop else "")
     try:
         await asyncio.Event().wait()
     finally:
@@ -467,7 +510,8 @@ async def _main(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m asterisk.simulator",
                                      description="Replay a recorded Asterisk AMI session to AMI clients.")
-    parser.add_argument("capture", type=Path, help="a .jsonl AMI capture")
+    parser.add_argument("captures", type=Path, nargs="+", metavar="CAPTURE",
+                        help=".jsonl AMI captures, replayed in turn")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5038)
     parser.add_argument("--username", default="callercard")

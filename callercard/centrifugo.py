@@ -53,6 +53,25 @@ def connection_token(*, settings: Settings, agent_id: str, now: float | None = N
     return ConnectionToken(token, channel, settings.centrifugo_websocket_url, expires_at)
 
 
+class InvalidConnectionToken(ValueError):
+    pass
+
+
+def agent_of_connection_token(*, settings: Settings, token: str) -> str:
+    """The agent id a valid, unexpired connection token was issued for (the widget's API credential)."""
+    try:
+        claims = jwt.decode(token, settings.centrifugo_token_secret.get_secret_value(), algorithms=["HS256"],
+                            options={"require": ["sub", "exp"]})
+    except jwt.ExpiredSignatureError as error:
+        raise InvalidConnectionToken("connection token expired; fetch a fresh one") from error
+    except jwt.InvalidTokenError as error:
+        raise InvalidConnectionToken("invalid connection token") from error
+    agent_id = str(claims["sub"])
+    if not AGENT_ID_PATTERN.match(agent_id):
+        raise InvalidConnectionToken("invalid connection token")
+    return agent_id
+
+
 def connect(settings: Settings) -> AsyncClient:
     return AsyncClient(
         str(settings.centrifugo_api_url),

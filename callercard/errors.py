@@ -51,3 +51,24 @@ def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "row"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+class Conflict(CallercardError):
+    """The request is valid but the current state does not allow it (not ringing, withheld number, ...)."""
+
+    status_code = 409
+    error_id = "conflict"
+
+
+class PbxUnavailable(CallercardError):
+    """The PBX's manager interface did not answer, or refused our login."""
+
+    status_code = 503
+    error_id = "pbx-unavailable"
+
+
+class PbxRefused(CallercardError):
+    """Asterisk answered an action with an error; ``message`` says it in the user's terms."""
+
+    status_code = 409
+    error_id = "pbx-refused"

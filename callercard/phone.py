@@ -132,3 +132,12 @@ def _parse(raw: str, region: str, default_area_code: str | None) -> Number:
         raise InvalidNumber(raw, f"is not a valid phone number{where}")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return Number(raw, NumberKind.E164, e164)
+
+
+def dial_string(e164: str, *, region: str = "RU") -> str:
+    """What a PBX in ``region`` dials to reach ``e164``: domestic numbers with the national prefix
+    (``+74951234567`` → ``84951234567`` in RU), others with the region's international prefix. Digits only,
+    so outbound dialplans that match ``_X.`` take it."""
+    parsed = phonenumbers.parse(e164, None)
+    formatted = phonenumbers.format_out_of_country_calling_number(parsed, region.upper())
+    return re.sub(r"\D", "", formatted)

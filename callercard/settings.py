@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     ami_username: str = "callercard"
     ami_secret: SecretStr
     inbound_contexts: Annotated[list[str], NoDecode] = ["incoming"]
+    ami_action_timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    # Callbacks and click-to-dial: the agent's phone rings first, then this context dials the customer.
+    originate_context: str = Field(default="pstn", min_length=1, max_length=80)
 
     # Credentials of the API's callers
     pbx_api_key: SecretStr
@@ -80,6 +83,8 @@ class Settings(BaseSettings):
     dnc_fail_closed: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
     demo_enabled: bool = False
+    # The widget's green button opens this, with {account_id} filled in; empty: the card opens in the widget.
+    helpdesk_account_url: str = Field(default="", max_length=500)
     log_level: str = "INFO"
 
     _validate_secrets = field_validator(

@@ -33,10 +33,13 @@ for agent_id, body in json.load(open("callercard/demo/agents.json")).items():
 print("demo agents: anna (201), boris (202), vera (203)")
 PY
 
-# The simulated PBX: a real recorded Asterisk session (a ring-all call that Vera answers), replayed in a
-# loop with fresh call ids, to the real listener.
+# The simulated PBX: real recorded Asterisk sessions (agents joining a line, a ring-all call Vera answers,
+# a missed call, a declined call, ...), replayed in turn and in a loop with fresh call ids, to the real listener.
 captures="${CALLERCARD_CAPTURES_DIR:-$ROOT/../shared/ami-captures}"
-$PY -m asterisk.simulator "$captures/ringall_one_answers.jsonl" --port "$CALLERCARD_AMI_PORT" \
+playlist=(member_login_logout ringall_one_answers answered_agent_hangs_up no_answer_then_abandon
+          decline_then_next_agent withheld_number abandon_while_ringing blind_transfer)
+files=(); for name in "${playlist[@]}"; do files+=("$captures/$name.jsonl"); done
+$PY -m asterisk.simulator "${files[@]}" --port "$CALLERCARD_AMI_PORT" \
   --username "$CALLERCARD_AMI_USERNAME" --secret "$CALLERCARD_AMI_SECRET" --loop >var/demo/logs/pbx.log 2>&1 &
 pids+=($!)
 .venv/bin/callercard listener >var/demo/logs/listener.log 2>&1 & pids+=($!)
@@ -44,6 +47,7 @@ pids+=($!)
 sleep 3
 echo
 echo "callercard is running: $url"
+echo "  OPEN THIS: $url/demo   (pick Anna, Boris or Vera; calls arrive every few seconds)"
 echo "  status:    curl $url/status"
 echo "  call log:  curl -H \"Authorization: Bearer \$CALLERCARD_ADMIN_API_KEY\" $url/api/v1/calls"
 echo "  lookup:    curl \"$url/api/v1/lookup/name?number=84951234567&api_key=\$CALLERCARD_PBX_API_KEY\""

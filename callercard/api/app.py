@@ -9,20 +9,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from asterisk.actions import AmiActions, AmiAddress
 from callercard import centrifugo, mongo, redis
 from callercard.agents import http as agents_http
 from callercard.api import errors, status
 from callercard.api.deps import Services
+from callercard.callbacks import http as callbacks_http
+from callercard.calls import desk_http, pbx_http
 from callercard.calls import http as calls_http
-from callercard.calls import pbx_http
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.pbx_events import HttpCallFlow
+from callercard.calls.screens import Screens
 from callercard.calls.service import CallFlowService, celery_sender
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
 from callercard.dnc import http as dnc_http
+from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
 from callercard.settings import Settings
+from callercard.widget import http as widget_http
 from worker.app import create_celery
 
 
@@ -34,10 +39,15 @@ def create_app(settings: Settings) -> FastAPI:
         cent_client = centrifugo.connect(settings)
         db = mongo.database(mongo_client, settings)
         tracker = CallTracker()
+        screens = Screens(redis_client)
         call_service = CallFlowService(settings=settings, tracker=tracker, db=db, notifier=CardNotifier(cent_client),
-                                       send_task=celery_sender(create_celery(settings)))
+                                       send_task=celery_sender(create_celery(settings)), screens=screens)
+        pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
+                                    secret=settings.ami_secret.get_secret_value(),
+                                    timeout=settings.ami_action_timeout_ms / 1000))
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
-                                      pbx_calls=HttpCallFlow(tracker=tracker), call_service=call_service)
+                                      pbx_calls=HttpCallFlow(tracker=tracker), call_service=call_service, pbx=pbx,
+                                      screens=screens)
         consumer = asyncio.create_task(call_service.run())
         try:
             yield
@@ -63,4 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(calls_http.router)
     app.include_router(pbx_http.router)
     app.include_router(dnc_http.router)
+    app.include_router(desk_http.router)
+    app.include_router(lines_http.router)
+    app.include_router(callbacks_http.router)
+    app.include_router(widget_http.router)
     return app

@@ -15,7 +15,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from asterisk.actions import AmiActions
+from callercard import centrifugo
 from callercard.calls.pbx_events import HttpCallFlow
+from callercard.calls.screens import Screens
 from callercard.calls.service import CallFlowService
 from callercard.errors import Forbidden, StoreUnavailable, Unauthenticated
 from callercard.keys import store as keys_store
@@ -30,6 +33,8 @@ class Services:
     centrifugo: CentClient
     pbx_calls: HttpCallFlow
     call_service: CallFlowService
+    pbx: AmiActions
+    screens: Screens
 
 
 class Role(StrEnum):
@@ -70,6 +75,13 @@ async def current_caller(
     for role, secret in ((Role.ADMIN, settings.admin_api_key), (Role.PBX, settings.pbx_api_key)):
         if hmac.compare_digest(presented.encode(), secret.get_secret_value().encode()):
             return Caller(role=role, name=role.value)
+    if presented.count(".") == 2 and presented.startswith("eyJ"):
+        # The widget's credential: the agent's own short-lived connection token, acting for that agent only.
+        try:
+            agent_id = centrifugo.agent_of_connection_token(settings=settings, token=presented)
+        except centrifugo.InvalidConnectionToken as error:
+            raise Unauthenticated(str(error)) from error
+        return Caller(role=Role.AGENT, name=f"agent:{agent_id}", agent_id=agent_id)
     if not presented.startswith(keys_store.KEY_PREFIX):
         raise Unauthenticated("invalid credential")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -22,7 +23,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     if error.status_code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, error.message)
     headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-    return JSONResponse(_error_body(error.error_id, error.message, dict(error.details)),
+    return JSONResponse(jsonable_encoder(_error_body(error.error_id, error.message, dict(error.details))),
                         status_code=error.status_code, headers=headers)
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.exceptions import RedisError
 
 from callercard import phone
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.records import call_record
-from callercard.calls.state import CallTracker, Effects
+from callercard.calls.screens import Screens
+from callercard.calls.state import CallTracker, Effects, Notice
 from callercard.lookup.services import lookup_within_budget
 from callercard.settings import Settings
 from worker.tasks import LOOKUP_CALLER, RECORD_CALL
@@ -40,8 +42,9 @@ class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
     def __init__(self, *, settings: Settings, tracker: CallTracker, db: AsyncDatabase, notifier: CardNotifier,
-                 send_task: SendTask) -> None:
+                 send_task: SendTask, screens: Screens | None = None) -> None:
         self.settings = settings
+        self._screens = screens
         self.tracker = tracker
         self._db = db
         self._notifier = notifier
@@ -71,6 +74,7 @@ class CallFlowService:
             direction = call.direction if call else "inbound"
             card = await self._card(notice.call_id)
             await self._notifier.notify(notice, direction=direction, card=card)
+            await self._remember_screen(notice, direction=direction, card=card)
         for call in effects.finished:
             record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
                                  area_code=self.settings.default_area_code)
@@ -78,6 +82,15 @@ class CallFlowService:
             task = self._cards.pop(call.call_id, None)
             if task is not None and not task.done():
                 task.cancel()
+
+    async def _remember_screen(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
+        if self._screens is None:
+            return
+        try:
+            await asyncio.wait_for(self._screens.update(notice, direction=direction, card=card), 0.5)
+        except (RedisError, OSError, TimeoutError) as error:
+            # The popup itself went out; only a page reload or a decline needs this copy.
+            log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
 
     async def _resolve(self, raw: str) -> dict[str, Any]:
         settings = self.settings

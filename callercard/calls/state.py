@@ -46,6 +46,7 @@ class Notice:
     queue: str | None
     at: datetime
     reason: str | None = None
+    channel: str | None = None  # the ringing leg's channel as the PBX names it (what a decline hangs up)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Leg:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     result: str | None = None  # answered, no_answer, declined, answered_elsewhere, caller_hung_up, transferred
+    channel: str | None = None
 
 
 @dataclass(slots=True)
@@ -119,13 +121,13 @@ class CallTracker:
             call.queues.append(queue)
 
     def ring(self, *, call_id: str, leg_id: str, agent_id: str, queue: str | None, at: datetime,
-             number: str | None = None) -> list[Notice]:
+             number: str | None = None, channel: str | None = None) -> list[Notice]:
         call = self._call(call_id, at, number)
         if leg_id in call.legs or call.ended_at is not None:
             return []  # AgentCalled and DialBegin both announce a queue leg; the first one counts
-        call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at)
+        call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel)
         call.leg_order.append(leg_id)
-        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at)]
+        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel)]
 
     def stop_ringing(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
         leg = self._leg(call_id, leg_id)

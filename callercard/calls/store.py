@@ -74,3 +74,31 @@ async def find(db: AsyncDatabase, *, outcome: str | None = None, e164: str | Non
         query["entered_at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
     cursor = db[CALLS].find(query, {"_id": 0}).sort("entered_at", DESCENDING).skip(skip).limit(limit)
     return [doc async for doc in cursor]
+
+
+def callback_filter(*, agent_id: str | None, lines: list[str]) -> dict[str, Any]:
+    """Open callbacks; for an agent, those of calls that rang them, came to one of their lines, or met no queue."""
+    query: dict[str, Any] = {"callback.needed": True, "callback.done": False}
+    if agent_id is not None:
+        query["$or"] = [{"agents.agent_id": agent_id}, {"queues": {"$in": lines}}, {"queues": []}]
+    return query
+
+
+async def open_callbacks(db: AsyncDatabase, *, agent_id: str | None, lines: list[str],
+                         limit: int = 100) -> list[dict[str, Any]]:
+    cursor = (db[CALLS].find(callback_filter(agent_id=agent_id, lines=lines), {"_id": 0})
+              .sort("entered_at", DESCENDING).limit(limit))
+    return [doc async for doc in cursor]
+
+
+async def mark_callbacks_done(db: AsyncDatabase, *, query: dict[str, Any], by: str, at: datetime,
+                              via: str, attempt: str | None = None) -> int:
+    done = {"callback.done": True, "callback.done_by": by, "callback.done_at": at, "callback.via": via}
+    if attempt:
+        done["callback.attempt"] = attempt
+    result = await db[CALLS].update_many(query, {"$set": done})
+    return result.modified_count
+
+
+async def matches(db: AsyncDatabase, *, call_id: str, query: dict[str, Any]) -> bool:
+    return await db[CALLS].count_documents({**query, "_id": call_id}, limit=1) > 0

@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.customers.importer import csv_row_to_account
+from callercard.lines.store import LINES_KEY
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs
@@ -38,9 +39,12 @@ def base_settings(service_env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def settings(base_settings: Settings) -> Settings:
-    """The session's settings, with the test database emptied first."""
+    """The session's settings, with the test database and the agents' screens and line status emptied first."""
     with MongoClient(base_settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(base_settings.mongo_database)
+    with redis.Redis.from_url(base_settings.redis_url) as client:
+        stale = [LINES_KEY, *client.scan_iter(match="callercard:screen:*")]
+        client.delete(*stale)
     return base_settings
 
 
@@ -55,7 +59,7 @@ async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
 
 @pytest.fixture(scope="session")
 def api_process(service_env: dict[str, str], base_settings: Settings) -> Iterator[Process]:
-    process = Process("api", ["api"], service_env).start()
+    process = Process("api", ["api"], {**service_env, "CALLERCARD_DEMO_ENABLED": "true"}).start()
     process.wait_until(http_answers(f"http://127.0.0.1:{base_settings.api_port}/status"))
     yield process
     process.stop()

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from callercard import redis
 from callercard.calls import store as calls_store
+from callercard.calls.screens import Screens
+from callercard.calls.state import CardEvent, Notice
 from callercard.keys import store as keys_store
 from callercard.settings import Settings
 from tests.factories import account
+from tests.support.pbx import recorded_pbx
 
 ROLES = ("pbx", "agent", "admin")
 PUBLIC = frozenset(ROLES) | {"none"}
-NUMBER = "84951234567"
+NUMBER = "84951234567"  # on the do-not-call list in these tests
+CALLBACK_NUMBER = "84957654321"
 
 # (method, path template, request, roles allowed)
 ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
@@ -42,26 +49,50 @@ ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/api/v1/dnc/{number}", {}, frozenset({"agent", "admin"})),
     ("DELETE", "/api/v1/dnc/{number}", {}, frozenset({"admin"})),
     ("GET", "/api/v1/dnc/{number}/history", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/agents/{agent_id}/screen", {}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/agents/{agent_id}/calls/{call_id}/decline", {}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/agents/{agent_id}/lines", {}, frozenset({"agent", "admin"})),
+    ("PUT", "/api/v1/agents/{agent_id}/line", {"json": {"line": 1}}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/callbacks", {}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/callbacks/{call_id}/call", {"json": {"agent_id": "anna"}}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/callbacks:done", {"json": {"call_ids": ["1.1"]}}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/agents/{agent_id}/dial", {"json": {"number": CALLBACK_NUMBER}}, frozenset({"agent", "admin"})),
+    ("GET", "/widget/callercard.js", {}, PUBLIC),
 ]
 PATH_VALUES = {"account_id": "C-1", "agent_id": "anna", "call_id": "1.1", "number": NUMBER}
 
 
+MISSED_CALL = {
+    "call_id": "1.1", "caller": {"number": CALLBACK_NUMBER, "e164": "+74957654321", "kind": "e164"},
+    "direction": "inbound", "queues": ["support"], "agents": [{"agent_id": "anna"}], "answered_by": [],
+    "transfers": 0, "entered_at": "2026-11-22T10:00:00+00:00", "first_ring_at": None, "answered_at": None,
+    "ended_at": None, "wait_seconds": 1.0, "talk_seconds": 0.0, "outcome": "missed_abandoned_while_ringing",
+    "callback": {"needed": True, "done": False}}
+
+
+async def reopen_the_missed_call(db: AsyncDatabase) -> None:
+    await db["calls"].update_one({"_id": "1.1"}, {"$set": {"callback": {"needed": True, "done": False}}})
+
+
 @pytest.fixture
-async def credentials(settings: Settings, db: AsyncDatabase, admin_api: httpx.AsyncClient) -> dict[str, str]:
-    """Seeded data every route can act on, and one credential per role (the agent's is a stored key)."""
+async def credentials(settings: Settings, db: AsyncDatabase,
+                      admin_api: httpx.AsyncClient) -> AsyncIterator[dict[str, str]]:
+    """Seeded data every route can act on, a PBX to take its actions, and one credential per role (the agent's
+    is a stored key)."""
     await admin_api.put("/api/v1/customers/C-1", json={k: v for k, v in account("C-1", "Ivan Petrov", NUMBER).items()
                                                        if k != "id"})
-    await admin_api.put("/api/v1/agents/anna", json={"name": "Anna Smirnova", "devices": ["PJSIP/201"]})
+    await admin_api.put("/api/v1/agents/anna", json={"name": "Anna Smirnova", "devices": ["PJSIP/201"],
+                                                     "lines": ["support"]})
     await admin_api.put(f"/api/v1/dnc/{NUMBER}", json={"reason": "asked_not_to_call"})
-    await calls_store.save(db, {
-        "call_id": "1.1", "caller": {"number": NUMBER, "e164": "+74951234567", "kind": "e164"},
-        "direction": "inbound", "queues": [], "agents": [{"agent_id": "anna"}], "answered_by": ["anna"],
-        "transfers": 0, "entered_at": "2026-11-22T10:00:00+00:00", "first_ring_at": None, "answered_at": None,
-        "ended_at": None, "wait_seconds": 1.0, "talk_seconds": 1.0, "outcome": "answered",
-        "callback": {"needed": False, "done": False}})
+    await calls_store.save(db, MISSED_CALL)
+    redis_client = redis.connect(settings)
+    ringing = Notice("anna", CardEvent.RINGING, "1.1", "support", datetime.now(UTC), channel="PJSIP/201-00000001")
+    await Screens(redis_client).update(ringing, direction="inbound", card=None)
+    await redis_client.aclose()
     _, agent_key = await keys_store.create(db, role="agent", name="anna", agent_id="anna")
-    return {"admin": settings.admin_api_key.get_secret_value(), "pbx": settings.pbx_api_key.get_secret_value(),
-            "agent": agent_key}
+    async with recorded_pbx(settings, "member_login_logout"):
+        yield {"admin": settings.admin_api_key.get_secret_value(), "pbx": settings.pbx_api_key.get_secret_value(),
+               "agent": agent_key}
 
 
 async def call(api_url: str, route: tuple[str, str, dict[str, Any], frozenset[str]],
@@ -79,7 +110,7 @@ def test_the_table_covers_every_route_in_the_openapi_schema(api_url: str) -> Non
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
-async def test_each_route_admits_exactly_its_roles(api_url: str, credentials: dict[str, str],
+async def test_each_route_admits_exactly_its_roles(api_url: str, credentials: dict[str, str], db: AsyncDatabase,
                                                   route: tuple[str, str, dict[str, Any], frozenset[str]]) -> None:
     allowed = route[3]
     if "none" not in allowed:
@@ -91,6 +122,8 @@ async def test_each_route_admits_exactly_its_roles(api_url: str, credentials: di
             response = await call(api_url, route, credentials[role])
             assert response.status_code == 403, (role, response.text)
     for role in sorted(allowed - {"none"}, reverse=True):  # admin last: it may delete what others read
+        if route[1] == "/api/v1/callbacks/{call_id}/call":
+            await reopen_the_missed_call(db)  # a callback closes the missed call
         response = await call(api_url, route, credentials[role])
         if route[1] == "/status":  # public; 503 there reports health (no listener in this test), not access
             assert response.status_code in (200, 503), (role, response.status_code)

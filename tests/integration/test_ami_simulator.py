@@ -390,3 +390,42 @@ def test_clone_with_fresh_ids_rewrites_identifiers_consistently() -> None:
                 assert new.headers[key] == value, key
     transfer = next(e for e in first.entries if e.dir == "out" and e.headers["Action"] == "BlindTransfer")
     assert transfer.headers["Channel"] in after["channels"]  # the client's own action follows the rewrite
+
+
+async def test_a_session_logged_in_with_events_off_gets_answers_but_no_events(harness: Harness) -> None:
+    sim = await harness.sim("ringall_one_answers", speed=50)
+    reader, writer = await asyncio.open_connection(sim.host, sim.port)
+    try:
+        await asyncio.wait_for(reader.readline(), 2)  # banner
+        writer.write(login_action("t1").replace(b"\r\n\r\n", b"\r\nEvents: off\r\n\r\n"))
+        assert "Authentication accepted" in await read_message(reader)
+        assert (await read_message(reader)).startswith("Event: FullyBooted")
+        writer.write(b"Action: Ping\r\nActionID: t2\r\n\r\n")
+        assert "Ping: Pong" in await read_message(reader), "the next message is the answer, not a replayed event"
+        await asyncio.sleep(0.3)  # the whole capture would have been replayed by now at speed 50
+        assert sim.replays_finished == 0
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_playlist_replays_each_capture_in_turn(harness: Harness) -> None:
+    first, second = (load_capture(CAPTURES / f"{name}.jsonl") for name in ("answered_agent_hangs_up", "blind_transfer"))
+    sim = await harness.sim(first, speed=50, then=[second])
+    client = await harness.logged_in(sim)
+    await sim.wait_finished(10)
+    events = [[headers(raw)["Event"] for raw in expected_stream(name) if raw.startswith("Event: ")]
+              for name in ("answered_agent_hangs_up", "blind_transfer")]
+    expected = events[0] + events[1][1:]  # one login, so one FullyBooted
+    await eventually(lambda: len(client.events) >= len(expected))
+    assert client.names() == expected
+    assert sim.replays_finished == 1
+
+
+async def test_queue_status_lists_the_members_seen_in_the_replay(harness: Harness) -> None:
+    sim = await harness.sim("member_login_logout", speed=50)
+    client = await harness.logged_in(sim)
+    await eventually(lambda: "QueueMemberPause" in client.names())
+    response = await client.action({"Action": "QueueStatus"})
+    members = {(m["Name"], m["Paused"]) for m in response if m.get("Event") == "QueueMember"}
+    assert members == {("Anna Smirnova", "0"), ("Boris Ivanov", "1")}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 DEMO_AGENTS = {
-    "anna": {"name": "Anna Smirnova", "devices": ["Local/201@agents"], "lines": ["support", "sales"]},
-    "boris": {"name": "Boris Ivanov", "devices": ["Local/202@agents"], "lines": ["support", "sales"]},
-    "vera": {"name": "Vera Kozlova", "devices": ["Local/203@agents"], "lines": ["sales"]},
+    "anna": {"name": "Anna Smirnova", "devices": ["Local/201@agents"], "lines": ["support", "second"]},
+    "boris": {"name": "Boris Ivanov", "devices": ["Local/202@agents"], "lines": ["support", "second"]},
+    "vera": {"name": "Vera Kozlova", "devices": ["Local/203@agents"], "lines": ["sales", "second"]},
 }
 
 R, A, E, D = "ringing", "answered", "ended", "dismissed"

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from callercard.phone import InvalidNumber, Number, NumberKind, normalize
+from callercard.phone import InvalidNumber, Number, NumberKind, dial_string, normalize
 
 MOSCOW = "+74951234567"
 
@@ -207,3 +207,13 @@ def test_number_is_frozen_and_kind_values_are_stable() -> None:
 def test_options_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         normalize("84951234567", "RU")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("e164", "region", "dialed"), [
+    ("+74951234567", "RU", "84951234567"),  # domestic: the national prefix, as the click-to-dial capture dials
+    ("+79161234567", "RU", "89161234567"),
+    ("+16502530000", "RU", "81016502530000"),  # abroad: Russia's international prefix 8~10
+    ("+74951234567", "US", "01174951234567"),
+])
+def test_dial_string_is_what_a_pbx_in_the_region_dials(e164: str, region: str, dialed: str) -> None:
+    assert dial_string(e164, region=region) == dialed

@@ -1,0 +1,54 @@
+"""The listener's side of lines: queue member events in, line status out to Redis and ``queues:status``.
+
+Never blocks the AMI loop: ``observe`` is synchronous, and one consumer task saves and
+publishes each changed queue's summary, in order, with a sequence number so a widget
+can tell a stale snapshot from a newer event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+
+import redis.asyncio as aioredis
+from cent import AsyncClient
+from cent.exceptions import CentError
+from redis.exceptions import RedisError
+
+from callercard import centrifugo
+from callercard.lines import store
+from callercard.lines.board import QueueBoard
+
+log = logging.getLogger(__name__)
+
+
+class LineService:
+    def __init__(self, *, redis: aioredis.Redis, cent: AsyncClient) -> None:
+        self.board = QueueBoard()
+        self._redis = redis
+        self._cent = cent
+        self._changed: asyncio.Queue[str] = asyncio.Queue()
+
+    def observe(self, event: Mapping[str, str]) -> None:
+        queue = self.board.observe(event)
+        if queue is not None:
+            self._changed.put_nowait(queue)
+
+    def replace(self, entries: Iterable[Mapping[str, str]]) -> None:
+        for queue in sorted(self.board.replace(entries)):
+            self._changed.put_nowait(queue)
+
+    async def run(self) -> None:
+        while True:
+            queue = await self._changed.get()
+            summary = {**self.board.summary(queue), "seq": time.time_ns()}
+            try:
+                await asyncio.wait_for(store.save(self._redis, summary), 1.0)
+            except (RedisError, OSError, TimeoutError) as error:
+                log.warning("line status of %s not saved: %s", queue, error)
+            try:
+                await centrifugo.publish(self._cent, channel=centrifugo.QUEUES_CHANNEL, data=summary)
+            except CentError as error:
+                log.warning("line status of %s not published: %s", queue, error)

@@ -1,0 +1,61 @@
+"""The widget script, and the demo helpdesk page (only when ``CALLERCARD_DEMO_ENABLED``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
+
+from callercard import centrifugo
+from callercard.agents import store as agents
+from callercard.api.deps import ServicesDep
+from callercard.errors import CallercardError, NotFound
+
+router = APIRouter(tags=["widget"])
+HERE = Path(__file__).parent
+WIDGET = HERE / "dist" / "callercard.js"
+DEMO_PAGE = HERE / "demo.html"
+
+
+class WidgetNotBuilt(CallercardError):
+    status_code = 503
+    error_id = "widget-not-built"
+
+
+@router.get("/widget/callercard.js", summary="The embeddable widget (built from callercard/widget/src)",
+            response_class=FileResponse, responses={200: {"content": {"text/javascript": {}}}})
+async def widget_script() -> Response:
+    if not WIDGET.is_file():
+        raise WidgetNotBuilt("the widget is not built; run `make widget` (npm ci && npm run build)")
+    return FileResponse(WIDGET, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+def _demo_enabled(services: ServicesDep) -> None:
+    if not services.settings.demo_enabled:
+        raise NotFound("the demo is off; set CALLERCARD_DEMO_ENABLED=true to turn it on")
+
+
+@router.get("/demo", summary="A pretend helpdesk: pick Anna, Boris or Vera and see their popups",
+            response_class=HTMLResponse, include_in_schema=False)
+async def demo_page(services: ServicesDep) -> HTMLResponse:
+    _demo_enabled(services)
+    config = {"accountUrl": services.settings.helpdesk_account_url}
+    html = DEMO_PAGE.read_text().replace("__CONFIG__", json.dumps(config))
+    return HTMLResponse(html)
+
+
+@router.post("/demo/token/{agent_id}", summary="The demo helpdesk's token endpoint (demo only: no login)",
+             include_in_schema=False)
+async def demo_token(services: ServicesDep,
+                     agent_id: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]) -> dict[str, object]:
+    """What a real helpdesk's backend does after its own login: ask callercard for this agent's token."""
+    _demo_enabled(services)
+    if await agents.get(services.db, agent_id=agent_id) is None:
+        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
+    token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)
+    return {"token": token.token, "channel": token.channel, "websocket_url": token.websocket_url,
+            "expires_at": token.expires_at}
