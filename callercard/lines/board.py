@@ -45,7 +45,7 @@ class QueueBoard:
     def observe(self, event: Mapping[str, str]) -> str | None:
         """Apply one AMI event; the queue whose line status changed, if any."""
         name, queue = event.get("Event", ""), event.get("Queue", "")
-        if not queue:
+        if not queue or (name not in _MEMBER_EVENTS and name != "QueueMemberRemoved"):
             return None
         members = self.queues.setdefault(queue, {})
         before = self.summary(queue)
@@ -53,10 +53,8 @@ class QueueBoard:
             member = member_from_event(event)
             if member.interface:
                 members[member.interface] = member
-        elif name == "QueueMemberRemoved":
-            members.pop(event.get("Interface", ""), None)
         else:
-            return None
+            members.pop(event.get("Interface", ""), None)
         return queue if self.summary(queue) != before else None
 
     def replace(self, queue_members: Iterable[Mapping[str, str]]) -> set[str]:

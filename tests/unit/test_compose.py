@@ -362,7 +362,9 @@ def test_console_script_is_declared() -> None:
 
 def test_dockerfile_base_user_and_install() -> None:
     bases = dockerfile_instructions("FROM")
-    assert bases and all(base.split()[0] == "python:3.11-slim" for base in bases), bases
+    python_stages = [base for base in bases if not base.endswith(" AS widget")]
+    assert python_stages and all(base.split()[0] == "python:3.11-slim" for base in python_stages), bases
+    assert bases[-1] == "python:3.11-slim", "the image that runs is the Python one"
     users = dockerfile_instructions("USER")
     assert users and users[-1].split(":")[0] not in ("root", "0"), f"runs as {users[-1:]}"
     installs = [args for args in dockerfile_instructions("RUN") if "pip install" in args]
@@ -403,3 +405,10 @@ def test_centrifugo_config_holds_no_secrets(path: tuple[str, ...]) -> None:
             return
         node = node[key]
     pytest.fail(f"{CENTRIFUGO_CONFIG_PATH.name} hard-codes {'.'.join(path)}; it comes from the environment")
+
+
+def test_the_image_builds_the_widget_from_its_lockfile_and_ships_it() -> None:
+    assert any(base.startswith("node:") and base.endswith(" AS widget") for base in dockerfile_instructions("FROM"))
+    assert "npm ci --no-audit --no-fund" in dockerfile_instructions("RUN")
+    assert any(args.startswith("--from=widget") and args.endswith("callercard/widget/dist")
+               for args in dockerfile_instructions("COPY"))
