@@ -92,7 +92,7 @@ async def call_back(svc: ServicesDep, caller: AgentOrAdmin, call_id: Annotated[s
     e164 = record["caller"]["e164"]
     placed = await services.place_call(db=svc.db, pbx=svc.pbx, context=svc.settings.originate_context, agent=agent,
                                        e164=e164, dial=dial_string(e164, region=svc.settings.default_region),
-                                       caller=caller,
+                                       by=caller.name, may_override=caller.role is Role.ADMIN,
                                        override=_override(body), purpose="Callback",
                                        variables={"CALLERCARD_CALLBACK_OF": call_id})
     # The PBX accepted the Originate: the callback is under way, and off everyone's list.
@@ -119,6 +119,6 @@ async def dial(svc: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath, bo
     agent = await _agent_for(svc, caller, agent_id)
     placed = await services.place_call(db=svc.db, pbx=svc.pbx, context=settings.originate_context, agent=agent,
                                        e164=e164, dial=dial_string(e164, region=settings.default_region),
-                                       caller=caller,
+                                       by=caller.name, may_override=caller.role is Role.ADMIN,
                                        override=_override(body), purpose="Call")
     return {"reference": placed.reference, "agent_id": placed.agent_id, "number": e164, "dialed": placed.dialed}

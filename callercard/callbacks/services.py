@@ -15,7 +15,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from asterisk.actions import AmiActions
 from callercard.agents.schemas import Agent
-from callercard.api.deps import Caller, Role
 from callercard.dnc import services as dnc
 from callercard.dnc import store as dnc_store
 from callercard.dnc.schemas import DncChange
@@ -36,8 +35,10 @@ class Placed:
 
 
 async def place_call(*, db: AsyncDatabase, pbx: AmiActions, context: str, agent: Agent, e164: str, dial: str,
-                     caller: Caller, override: Override | None, purpose: str,
+                     by: str, may_override: bool, override: Override | None, purpose: str,
                      variables: dict[str, str] | None = None) -> Placed:
+    """Refuse a do-not-call number unless ``override`` is given by someone who ``may_override`` (admins), then
+    ask the PBX to ring ``agent``'s phone and dial ``dial``. ``by`` is who asked, for the audit trail."""
     entry = await dnc.active_entry(db, e164)
     if entry is not None:
         since = entry.flagged_at.date().isoformat()
@@ -45,10 +46,10 @@ async def place_call(*, db: AsyncDatabase, pbx: AmiActions, context: str, agent:
             raise Conflict(f"{e164} is on the do-not-call list ({entry.reason.value}, flagged by {entry.flagged_by} "
                            f"on {since}); not calling. An admin may override with a note.", number=e164,
                            do_not_call=dnc.card_field(entry))
-        if caller.role is not Role.ADMIN:
+        if not may_override:
             raise Forbidden("only an admin may override the do-not-call list")
         note = f"{purpose} by agent {agent.id}: {override.note}"
-        await dnc_store.record(db, DncChange(number=e164, action="override", by=caller.name, at=datetime.now(UTC),
+        await dnc_store.record(db, DncChange(number=e164, action="override", by=by, at=datetime.now(UTC),
                                              reason=entry.reason, note=note))
     if not agent.devices:
         raise InvalidInput("devices", f"agent {agent.id!r} has no phone to ring; add a device in the agent directory")

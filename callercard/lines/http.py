@@ -13,7 +13,8 @@ from callercard.agents.http import AgentIdPath
 from callercard.agents.schemas import Agent
 from callercard.api.deps import AgentOrAdmin, ServicesDep, ensure_own_agent
 from callercard.errors import NotFound
-from callercard.lines import services, store
+from callercard.lines import services as switching
+from callercard.lines import store
 
 router = APIRouter(prefix="/api/v1/agents/{agent_id}", tags=["lines"])
 
@@ -23,22 +24,22 @@ class LineChoice(BaseModel):
     line: int | None = Field(description="1-based index into the agent's lines; null: off incoming calls")
 
 
-async def _agent(services_: ServicesDep, agent_id: str) -> Agent:
-    agent = await agents.get(services_.db, agent_id=agent_id)
+async def _agent(services: ServicesDep, agent_id: str) -> Agent:
+    agent = await agents.get(services.db, agent_id=agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
     return agent
 
 
-async def _status(services_: ServicesDep, agent: Agent) -> dict[str, dict[str, Any] | None]:
+async def _status(services: ServicesDep, agent: Agent) -> dict[str, dict[str, Any] | None]:
     try:
-        return await store.load(services_.redis, agent.lines)
+        return await store.load(services.redis, agent.lines)
     except (RedisError, OSError):
         return dict.fromkeys(agent.lines)  # unknown: the switch then asks the PBX and reads its answers
 
 
 def _lines_view(agent: Agent, status: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
-    interface = services.membership_of(agent).interface if agent.devices else None
+    interface = switching.membership_of(agent).interface if agent.devices else None
     view = []
     for number, queue in enumerate(agent.lines, start=1):
         line = status.get(queue)
@@ -51,18 +52,18 @@ def _lines_view(agent: Agent, status: dict[str, dict[str, Any] | None]) -> list[
 
 
 @router.get("/lines", summary="The agent's lines, each with free / on-line counts and the agent's own state")
-async def get_lines(services_: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath) -> list[dict[str, Any]]:
+async def get_lines(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath) -> list[dict[str, Any]]:
     ensure_own_agent(caller, agent_id)
-    agent = await _agent(services_, agent_id)
-    return _lines_view(agent, await _status(services_, agent))
+    agent = await _agent(services, agent_id)
+    return _lines_view(agent, await _status(services, agent))
 
 
 @router.put("/line", summary="Take calls on one line, or none (off)")
-async def put_line(services_: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath,
+async def put_line(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath,
                    choice: LineChoice) -> dict[str, Any]:
     """Sends QueueAdd / QueueRemove / QueuePause to the PBX; ``done`` says what happened, step by step."""
     ensure_own_agent(caller, agent_id)
-    agent = await _agent(services_, agent_id)
-    done = await services.switch(pbx=services_.pbx, agent=agent, line=choice.line,
-                                 status=await _status(services_, agent))
+    agent = await _agent(services, agent_id)
+    done = await switching.switch(pbx=services.pbx, agent=agent, line=choice.line,
+                                 status=await _status(services, agent))
     return {"line": choice.line, "done": done}
