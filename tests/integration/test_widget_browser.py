@@ -19,10 +19,11 @@ from callercard.calls import store as calls_store
 from callercard.settings import Settings
 from tests.integration.test_desk import missed_record, recorded_actions, without_action_id
 from tests.support.pbx import actions, listening, recorded_answer, recorded_pbx
-from tests.support.processes import ARTIFACTS, Process
+from tests.support.processes import ARTIFACTS, ROOT, Process
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+AXE = ROOT / "callercard" / "widget" / "node_modules" / "axe-core" / "axe.min.js"  # a devDependency of the widget
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,13 @@ class Desk:
     async def ready(self) -> Desk:
         await expect(self.page.locator("#callercard-widget[data-ready=true]")).to_have_count(1, timeout=15_000)
         return self
+
+    async def accessibility_problems(self) -> list[dict]:
+        """Serious and critical axe-core findings inside the widget (its shadow root included)."""
+        await self.page.add_script_tag(path=str(AXE))
+        found = await self.page.evaluate("""async () => (await axe.run("#callercard-widget")).violations
+            .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.html)}))""")
+        return [problem for problem in found if problem["impact"] in ("serious", "critical")]
 
     async def screenshot(self, step: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -83,6 +91,7 @@ async def test_ring_all_pops_up_for_three_agents_and_the_answering_agent_keeps_t
             await expect(desk.popups.locator(".caller-name")).to_have_text(caller)
         for desk in (anna, boris, vera):
             await desk.screenshot("1-ringing")
+        assert await anna.accessibility_problems() == []
         await expect(vera.bottom).to_be_visible(timeout=10_000)
         await expect(vera.bottom.locator(".caller-name")).to_have_text(caller)
         for desk in (anna, boris):
@@ -103,7 +112,8 @@ async def test_the_red_button_hangs_up_this_agents_ringing_leg_once_and_closes_t
             listening(service_env, "browser-decline"):
         await expect(boris.popups).to_have_count(1, timeout=20_000)
         await boris.screenshot("1-ringing")
-        await boris.popups.get_by_role("button", name="Decline: stop ringing me").click()
+        await boris.popups.get_by_role("button", name="Decline: stop ringing me").focus()
+        await boris.page.keyboard.press("Enter")  # the red button works from the keyboard
         await expect(boris.popups).to_have_count(0, timeout=5_000)
         await expect(boris.notice).to_contain_text("Declined")
         await boris.screenshot("2-declined")
@@ -168,6 +178,7 @@ async def test_a_reload_during_an_answered_call_restores_the_bar_and_the_agent_c
         await vera.ready()
         await expect(vera.bottom.locator(".caller-name")).to_have_text(caller, timeout=3_000)
         await vera.screenshot("1-after-reload")
+        assert await vera.accessibility_problems() == [], "the answered card, its form and the bar"
         card = vera.page.locator("#callercard-widget .card")
         await card.get_by_label("Why not call this number").select_option("asked_not_to_call")
         await card.get_by_role("button", name="Do not call").click()

@@ -317,7 +317,7 @@ class Widget {
       this.accounts(card),
       this.dncBadge(card),
       el("div", { class: "buttons" },
-        el("button", { type: "button", class: "open", "aria-label": `Open the card of ${this.nameOf(event)}`, disabled: !this.accountLink(event),
+        el("button", { type: "button", class: "open", "aria-label": `Open card of ${this.nameOf(event)}`, disabled: !this.accountLink(event),
           title: this.accountLink(event) ? undefined : "no customer account for this number", onclick: () => this.openCard(event), text: "Open card" }),
         el("button", { type: "button", class: "decline", "aria-label": "Decline: stop ringing me", onclick: () => this.decline(event), text: "Decline" })));
   }

@@ -11,19 +11,19 @@ export const STYLES = `
 button { font: inherit; border-radius: 6px; border: 1px solid #9aa6bd; background: #f4f6fa; padding: 4px 10px;
   cursor: pointer; color: inherit; }
 button:focus-visible, select:focus-visible, input:focus-visible { outline: 3px solid #2f6fed; outline-offset: 1px; }
-button[aria-pressed="true"] { background: #2f6fed; border-color: #2f6fed; color: #fff; }
+button[aria-pressed="true"] { background: #1f5fd6; border-color: #1f5fd6; color: #fff; }
 button:disabled { opacity: .5; cursor: not-allowed; }
 .notice { margin: 0; font-size: 13px; color: #1d2330; background: #fff; border-radius: 6px; padding: 4px 8px;
   border: 1px solid #cfd6e4; }
 .notice:empty { display: none; }
 .notice.error { color: #b3261e; }
-.popup { border-left: 6px solid #2e9d4f; }
+.popup { border-left: 6px solid #1b7a37; }
 .popup h2, .card h2 { margin: 0 0 4px; font-size: 17px; }
 .number { margin: 0 0 6px; color: #4a5571; }
 .accounts { margin: 0 0 6px; padding-left: 18px; }
 .dnc { margin: 0 0 6px; padding: 3px 8px; border-radius: 4px; background: #b3261e; color: #fff; font-weight: 600; }
 .buttons { display: flex; gap: 8px; }
-.open { background: #2e9d4f; border-color: #2e9d4f; color: #fff; flex: 1; }
+.open { background: #1b7a37; border-color: #1b7a37; color: #fff; flex: 1; }
 .decline { background: #c62828; border-color: #c62828; color: #fff; flex: 1; }
 .card { border-left: 6px solid #2f6fed; }
 .recent { margin: 0 0 6px; font-size: 13px; }
@@ -36,5 +36,6 @@ button:disabled { opacity: .5; cursor: not-allowed; }
 .empty { margin: 0; color: #4a5571; }
 .bottom { position: fixed; left: 0; right: 0; bottom: 0; z-index: 2147483000; background: #1d2330; color: #fff;
   padding: 10px 16px; font-size: 15px; display: flex; gap: 10px; align-items: baseline; }
+.bottom .number { color: #d5dbe8; margin: 0; }
 .bottom[hidden] { display: none; }
 `;
