@@ -57,16 +57,20 @@ async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
     """Create or replace accounts by id; rewriting an identical account changes nothing (idempotent)."""
     stamp = now or datetime.now(UTC)
     # The last occurrence of an id in one batch wins, as it would row by row.
-    latest = {account.id: account for account in accounts}
-    existing = await store.find_accounts(db, latest)
+    docs = {account.id: _document(account, stamp) for account in accounts}
+    existed = await store.insert_accounts(db, list(docs.values()))
+    existing = await store.find_accounts(db, existed)
     changed: list[dict[str, Any]] = []
     added: list[tuple[str, str]] = []
     removed: list[tuple[str, str]] = []
     renamed: set[str] = set()
     outcome: dict[str, UpsertResult] = {}
-    for account_id, account in latest.items():
-        doc = _document(account, stamp)
-        old = existing.get(account_id)
+    for account_id, doc in docs.items():
+        if account_id not in existed:
+            outcome[account_id] = UpsertResult.CREATED
+            added += [(n, account_id) for n in sorted(_numbers(doc))]
+            continue
+        old = existing.get(account_id)  # None: deleted since the insert found it
         if old is not None and _comparable(old) == _comparable(doc):
             outcome[account_id] = UpsertResult.UNCHANGED
             continue
@@ -76,7 +80,7 @@ async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
         added += [(n, account_id) for n in sorted(new_numbers - old_numbers)]
         removed += [(n, account_id) for n in sorted(old_numbers - new_numbers)]
         renamed |= new_numbers & old_numbers  # the card shows holder and status: rebuild it
-    await store.save_accounts(db, changed, new_ids={d["_id"] for d in changed if d["_id"] not in existing})
+    await store.replace_accounts(db, changed)
     await store.reindex_numbers(db, added=added, removed=removed, touched=renamed)
     return [outcome[account.id] for account in accounts]
 

@@ -23,19 +23,19 @@ async def find_accounts(db: AsyncDatabase, account_ids: Iterable[str]) -> dict[s
     return await find_by_ids(db[ACCOUNTS], account_ids)
 
 
-async def save_accounts(db: AsyncDatabase, docs: list[dict[str, Any]], *, new_ids: set[str]) -> None:
-    """Insert the new accounts in one go and replace the changed ones.
+async def insert_accounts(db: AsyncDatabase, docs: list[dict[str, Any]]) -> set[str]:
+    """Insert every document in one go; return the ids that already existed (nothing was written for them).
 
-    Inserting is far cheaper than an upsert on FerretDB (and no worse on MongoDB); an id
-    another writer inserted meanwhile falls back to a replace.
+    Insert first, read back only what turned out to exist: an import is mostly new rows, and reading a
+    batch's ids beforehand is an ``$in`` query that FerretDB v1 answers by scanning the whole collection,
+    so each batch got slower as the collection grew.
     """
-    fresh = [d for d in docs if d["_id"] in new_ids]
-    changed = [d for d in docs if d["_id"] not in new_ids]
-    raced = await _insert_new(db[ACCOUNTS], fresh)
-    changed += [d for d in fresh if d["_id"] in raced]
-    if changed:
-        await db[ACCOUNTS].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed],
-                                      ordered=False)
+    return await _insert_new(db[ACCOUNTS], docs)
+
+
+async def replace_accounts(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+    if docs:
+        await db[ACCOUNTS].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
 
 
 async def _insert_new(collection: Any, docs: list[dict[str, Any]]) -> set[str]:
@@ -63,13 +63,12 @@ async def reindex_numbers(db: AsyncDatabase, *, added: list[tuple[str, str]], re
     linking: dict[str, list[str]] = {}
     for number, account in added:
         linking.setdefault(number, []).append(account)
-    known = set(await find_by_ids(db[PHONE_INDEX], linking, projection={"_id": 1}))
-    fresh = [{"_id": number, "accounts": accounts, "rev": 1} for number, accounts in linking.items()
-             if number not in known]
-    raced = await _insert_new(db[PHONE_INDEX], fresh)
+    # Insert first (most numbers of an import are new); only the ones that existed are updated.
+    fresh = [{"_id": number, "accounts": accounts, "rev": 1} for number, accounts in linking.items()]
+    known = await _insert_new(db[PHONE_INDEX], fresh)
     ops: list[UpdateOne] = [
         UpdateOne({"_id": number}, {"$addToSet": {"accounts": {"$each": accounts}}, "$inc": {"rev": 1}}, upsert=True)
-        for number, accounts in linking.items() if number in known or number in raced
+        for number, accounts in linking.items() if number in known
     ]
     ops += [UpdateOne({"_id": number}, {"$pull": {"accounts": account}, "$inc": {"rev": 1}})
             for number, account in removed]
