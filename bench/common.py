@@ -1,0 +1,196 @@
+"""What every benchmark shares: the bench profile's services, callercard processes, machine facts, results.
+
+Results are JSON in ``bench/results/<name>.json`` (also printed) with the load average and core count
+at start and end, since the machine is shared; plots are PNGs beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+VAR = ROOT / "var" / "bench"
+LOGS = VAR / "logs"
+CAPTURES = Path(os.environ.get("CALLERCARD_CAPTURES_DIR", ROOT.parent / "shared" / "ami-captures"))
+
+
+def services_up() -> dict[str, str]:
+    """Start (or reuse) the bench profile's Redis, FerretDB and Centrifugo; return its CALLERCARD_* settings."""
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "--profile", "bench", "up"], check=True)
+    values: dict[str, str] = {}
+    for line in (VAR / "callercard.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("CALLERCARD_"):
+            values[key] = value
+    return values
+
+
+def machine() -> dict[str, Any]:
+    """The conditions of a measurement: the machine is shared, so every figure carries them."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "commit": commit.stdout.strip(),
+            "python": sys.version.split()[0]}
+
+
+def summary_ms(values: Sequence[float]) -> dict[str, float | int]:
+    """count, mean, p50/p95/p99 (nearest rank) and max of values in milliseconds."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, max(0, int(p / 100 * len(ordered) + 0.5) - 1))], 2)
+
+    return {"count": len(ordered), "mean": round(statistics.fmean(ordered), 2), "p50": rank(50), "p95": rank(95),
+            "p99": rank(99), "max": round(ordered[-1], 2)}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return path
+
+
+class Proc:
+    """A ``callercard`` subprocess in its own session, its output in var/bench/logs/<name>.log."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str]) -> None:
+        self.name, self.args = name, args
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = LOGS / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, prefix: Sequence[str] = ()) -> Proc:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.popen = subprocess.Popen([*prefix, sys.executable, "-m", "callercard.cli", *self.args],
+                                          env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                          start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen is not None and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}: {self.text()[-2000:]}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout} s: {self.text()[-2000:]}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def start_api(env: Mapping[str, str], name: str = "api") -> Proc:
+    api = Proc(name, ["api"], env).start()
+    api.wait_until(http_ok(f"http://127.0.0.1:{env['CALLERCARD_API_PORT']}/openapi.json"))
+    return api
+
+
+def start_worker(env: Mapping[str, str], concurrency: int = 2) -> Proc:
+    worker = Proc("worker", ["worker", "--concurrency", str(concurrency)], env).start()
+    worker.wait_until(lambda: "ready." in worker.text(), timeout=90)
+    return worker
+
+
+def import_customers(env: Mapping[str, str], path: Path, *, on_progress: Callable[[float, str], None] | None = None,
+                     ) -> tuple[int, str]:
+    """``callercard import customers FILE`` as a user runs it; each progress-bar redraw goes to ``on_progress``
+    with the seconds since start. Returns (exit code, the summary it printed)."""
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "callercard.cli", "import", "customers", str(path)],
+                               env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stderr is not None and process.stdout is not None
+    buffer = b""
+    while chunk := process.stderr.read1(4096):
+        buffer += chunk
+        *draws, buffer = buffer.replace(b"\n", b"\r").split(b"\r")
+        for draw in draws:
+            if draw.strip() and on_progress is not None:
+                on_progress(time.monotonic() - started, draw.decode(errors="replace"))
+    out = process.stdout.read().decode(errors="replace")
+    return process.wait(), out
+
+
+def py_spy(pid: int, seconds: int, path: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
+                             "--nonblocking", "--format", "raw", "--output", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def top_frames(path: Path, limit: int = 15) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f
+                  for f in stack.split(";")]
+        n = int(count)
+        total += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    share = lambda c: [(f, round(n / total, 3)) for f, n in c.most_common(limit)]  # noqa: E731
+    return {"samples": total, "self": share(own), "inclusive": share(inclusive)}

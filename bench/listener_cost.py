@@ -1,0 +1,192 @@
+"""Listener cost: CPU seconds per 1,000 calls and resident memory along 100,000 replayed calls.
+
+The load PBX (``bench.loadpbx``) replays cloned recorded calls at ``--rate`` new calls per second,
+each ``--speed`` times faster than recorded, to a real ``callercard listener``; a real worker drains the
+lookup and call-log tasks. The listener's RSS and CPU time are sampled every ``--every`` calls; finished
+calls must be purged, so RSS must plateau (goal: within 10% between 20,000 and 100,000 calls).
+No agent page is subscribed: card events are still published to Centrifugo, nobody receives them.
+
+    python -m bench.listener_cost --calls 100000 --rate 150 --speed 10
+
+Writes bench/results/listener_cost.json and listener_cost.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+
+from asterisk.simulator import load_capture
+from bench import customers
+from bench.common import (
+    CAPTURES,
+    RESULTS,
+    Proc,
+    cpu_seconds,
+    machine,
+    rss_mib,
+    services_up,
+    start_api,
+    start_worker,
+    write_result,
+)
+from bench.loadpbx import LoadPbx
+from bench.lookup_api import ensure_base
+from bench.popup import AGENTS, CAPTURE_CALLERS, agent_id
+from callercard.settings import Settings
+
+
+async def wait_idle(pid: int, *, below: float = 0.05, timeout: float = 300) -> float:
+    """Seconds until the process used less than ``below`` CPU seconds in one second."""
+    started = time.monotonic()
+    last = cpu_seconds(pid)
+    while time.monotonic() - started < timeout:
+        await asyncio.sleep(1)
+        now = cpu_seconds(pid)
+        if now - last < below:
+            break
+        last = now
+    return time.monotonic() - started
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    services = services_up()
+    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_listener", "CALLERCARD_LOG_LEVEL": args.log_level}
+    settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+    start = machine()
+    ensure_base(env, args.accounts)
+    with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
+        for name in ("card_cache", "calls", "number_calls", "agents"):
+            client[env["CALLERCARD_MONGO_DATABASE"]].drop_collection(name)
+    captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in CAPTURE_CALLERS]
+    pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
+                  port=settings.ami_port, speed=args.speed, keep_plans=False)
+    await pbx.start()
+    processes: list[Proc] = []
+    try:
+        api = start_api(env, name="api-listener")
+        processes.append(api)
+        admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", headers=admin,
+                                     timeout=10) as http:
+            for group in range(args.groups):
+                for ext, (name, lines) in AGENTS.items():
+                    body = {"name": f"{name} {group}", "devices": [f"Local/{ext}g{group}@agents"], "lines": lines}
+                    (await http.put(f"/api/v1/agents/{agent_id(ext, group)}", json=body)).raise_for_status()
+        api.stop()
+        processes.append(start_worker(env, args.worker_concurrency))
+        listener = Proc("listener-cost", ["listener"], env).start()
+        processes.append(listener)
+        await asyncio.wait_for(pbx.attached.wait(), 60)
+        await asyncio.sleep(1)
+        samples: list[dict[str, float]] = [{"calls": 0, "rss_mib": round(rss_mib(listener.pid), 1),
+                                            "cpu_s": round(cpu_seconds(listener.pid), 2), "t": 0.0}]
+        rng = random.Random(5)
+        t0 = time.perf_counter()
+        cpu0 = cpu_seconds(listener.pid)
+        lag_max = 0.0
+        for k in range(args.calls):
+            delay = t0 + k / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                lag_max = max(lag_max, -delay)
+            capture = captures[k % len(captures)]
+            caller = CAPTURE_CALLERS[capture.name]
+            index = rng.randrange(args.accounts)
+            raw = customers.contact_number(index)
+            number = raw if caller.startswith("+") else "8" + raw[2:]
+            pbx.start_call(capture, caller=caller, number=number, holder="", group=k % args.groups)
+            if (k + 1) % args.every == 0:
+                samples.append({"calls": k + 1, "rss_mib": round(rss_mib(listener.pid), 1),
+                                "cpu_s": round(cpu_seconds(listener.pid) - cpu0, 2),
+                                "t": round(time.perf_counter() - t0, 1), "live_calls": pbx.live_calls})
+            if pbx.session is None:
+                raise RuntimeError("the listener dropped its AMI link")
+        offered = time.perf_counter() - t0
+        await pbx.drain(timeout=300)
+        settle = await wait_idle(listener.pid)
+        cpu = cpu_seconds(listener.pid) - cpu0
+        rss_end = rss_mib(listener.pid)
+        await asyncio.sleep(args.idle_seconds)
+        rss_idle = rss_mib(listener.pid)
+        worker_backlog = await _queue_length(settings.redis_url)
+        sent = pbx.sent
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        await pbx.stop()
+    at = {s["calls"]: s["rss_mib"] for s in samples}
+    near = lambda n: at[min(at, key=lambda c: abs(c - n))]  # noqa: E731
+    first, last = near(args.calls * 0.2), near(args.calls)
+    return {"benchmark": "listener_cost", "machine_start": start, "calls": args.calls, "rate": args.rate,
+            "speed": args.speed, "groups": args.groups, "accounts": args.accounts, "offered_s": round(offered, 1),
+            "generator_lag_max_ms": round(lag_max * 1000, 1), "ami_messages_sent": sent,
+            "settle_s": round(settle, 1), "cpu_s": round(cpu, 1),
+            "cpu_s_per_1000_calls": round(cpu / args.calls * 1000, 2),
+            "rss_mib": {"start": samples[0]["rss_mib"], "at_20pct": first, "at_end_under_load": last,
+                        "after_drain": round(rss_end, 1), "idle": round(rss_idle, 1)},
+            "rss_growth_20pct_to_end": round(last / first - 1, 4),
+            "worker_backlog_at_end": worker_backlog, "samples": samples, "machine_end": machine()}
+
+
+async def _queue_length(redis_url: str) -> int:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return int(await client.llen("callercard"))
+    finally:
+        await client.aclose()
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = result["samples"]
+    fig, rss = plt.subplots(figsize=(8, 4))
+    rss.plot([s["calls"] for s in samples], [s["rss_mib"] for s in samples], color="tab:blue")
+    rss.set_xlabel("calls replayed")
+    rss.set_ylabel("listener RSS, MiB", color="tab:blue")
+    rss.set_ylim(bottom=0)
+    cpu = rss.twinx()
+    cpu.plot([s["calls"] for s in samples], [s["cpu_s"] for s in samples], color="tab:red")
+    cpu.set_ylabel("listener CPU, s (cumulative)", color="tab:red")
+    fig.suptitle(f"Listener at {result['rate']:g} calls/s (×{result['speed']:g} speed): "
+                 f"{result['cpu_s_per_1000_calls']} CPU s / 1000 calls")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.listener_cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=150, help="new calls per second")
+    parser.add_argument("--speed", type=float, default=10, help="replay speed factor of each call")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--every", type=int, default=1000, help="sample every N calls")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--idle-seconds", type=float, default=5)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--name", default="listener_cost")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    write_result(args.name, result)
+    plot(result, RESULTS / f"{args.name}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""A load-generating PBX: the test AMI server serving many concurrent cloned calls to one listener.
+
+Each call is a recorded capture cloned with fresh Uniqueid/Linkedid/channel suffixes
+(``asterisk.simulator.clone_with_fresh_ids``), its caller number replaced by one from the generated
+customer base and its agents' devices (``Local/20X@agents``) by one agent group's. Its ``in`` messages
+are written with their recorded spacing, interleaved with every other live call's. As Asterisk does, an
+event is sent only when one of its classes (``Privilege``) is in the event mask the client asked for at
+login. The write time of every message that rings an agent (``AgentCalled``, ``DialBegin``) is kept.
+Live channels are not tracked: the listener's ``CoreShowChannels`` after login (before any call) gets
+an empty list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asterisk.events import device_of, leg_id
+from asterisk.simulator import AmiSimulator, Capture, _Session, clone_with_fresh_ids, parse_message
+
+_RING_EVENTS = ("AgentCalled", "DialBegin")
+_AGENT_DEVICE = re.compile(r"Local/(20[1-3])@agents")
+_PRIVILEGE = re.compile(r"^Privilege: ([^\r\n]*)", re.MULTILINE)
+
+
+@dataclass
+class CallPlan:
+    """One cloned call: what was sent and when (``time.perf_counter()``; entry also in wall-clock time)."""
+
+    call_id: str
+    capture: str
+    number: str  # as the PBX gives it
+    holder: str
+    group: int
+    entered: float = 0.0
+    entered_wall: float = 0.0
+    finished: bool = False
+    rings: dict[str, tuple[str, float]] = field(default_factory=dict)  # leg id -> (agent device, first write)
+
+
+class _LoadSession(_Session):
+    """Answers the listener's login and actions; calls are written into it by ``LoadPbx``."""
+
+    async def login(self, low: dict[str, str], aid: str | None) -> bool:
+        mask = {c.strip().lower() for c in low.get("events", "on").split(",")}
+        self.sim.event_mask = None if mask & {"on", "all", "yes", "true"} else mask
+        return await super().login(low, aid)
+
+    async def replay(self) -> None:
+        self.sim.attach(self)
+
+
+class LoadPbx(AmiSimulator):
+    def __init__(self, login_capture: Capture, *, keep_plans: bool = True, **kwargs: Any) -> None:
+        super().__init__(login_capture, **kwargs)
+        self.keep_plans = keep_plans
+        self.event_mask: set[str] | None = None
+        self.session: _Session | None = None
+        self.attached = asyncio.Event()
+        self.calls: dict[str, CallPlan] = {}
+        self.sent = 0
+        self.filtered = 0
+        self._suffix = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, session: _Session) -> None:
+        self.session = session
+        self.attached.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = _LoadSession(self, reader, writer)
+        self._sessions[session] = asyncio.current_task()
+        try:
+            await session.run()
+        finally:
+            self._sessions.pop(session, None)
+            if self.session is session:
+                self.session = None
+                self.attached.clear()
+
+    def start_call(self, capture: Capture, *, caller: str, number: str, holder: str, group: int,
+                   on_ring: Callable[[CallPlan], None] | None = None) -> CallPlan:
+        """Clone ``capture`` (its caller ``caller`` becomes ``number``, its agents group ``group``'s) and send it."""
+        self._suffix += 1
+        clone = clone_with_fresh_ids(capture, self._suffix)
+        device = f"Local/\\1g{group}@agents"
+        entries = [(e.t, _AGENT_DEVICE.sub(device, e.raw.replace(caller, number)))
+                   for e in clone.replay_entries]
+        call_id = next(h["Linkedid"] for e in clone.replay_entries if (h := e.headers).get("Linkedid"))
+        plan = CallPlan(call_id=call_id, capture=capture.name, number=number, holder=holder,
+                        group=group)
+        if self.keep_plans:
+            self.calls[plan.call_id] = plan
+        task = asyncio.create_task(self._send_call(plan, entries, clone.replay_t0))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return plan
+
+    async def _send_call(self, plan: CallPlan, entries: list[tuple[float, str]], t0: float) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            for offset, raw in entries:
+                delay = start + (offset - t0) / self.speed - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._write(plan, raw)
+        finally:
+            plan.finished = True
+
+    def _write(self, plan: CallPlan, raw: str) -> None:
+        session = self.session
+        if session is None:
+            return
+        if self.event_mask is not None and (m := _PRIVILEGE.search(raw)) is not None:
+            classes = {c.strip().lower() for c in m.group(1).split(",")} - {"all"}
+            if not classes & self.event_mask:
+                self.filtered += 1
+                return
+        ring = raw.startswith(_RING_EVENTS, len("Event: "))
+        headers = parse_message(raw) if ring else None
+        session.send(raw)
+        now = time.perf_counter()
+        self.sent += 1
+        if not plan.entered:
+            plan.entered, plan.entered_wall = now, time.time()
+        if ring and headers is not None and headers.get("DestChannel"):
+            leg = leg_id(headers["DestChannel"])
+            if leg not in plan.rings:
+                plan.rings[leg] = (device_of(headers["DestChannel"]), now)
+
+    @property
+    def started(self) -> int:
+        return self._suffix
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until every started call has been sent completely."""
+        if self._tasks:
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout)

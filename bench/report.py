@@ -1,0 +1,96 @@
+"""The results table of bench/README.md, from the JSON files in bench/results/.
+
+    python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.common import RESULTS
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _load_text(result: dict[str, Any]) -> str:
+    start, end = result["machine_start"], result.get("machine_end", result["machine_start"])
+    return f"{start['loadavg'][0]:.1f} → {end['loadavg'][0]:.1f} ({start['nproc']} cores)"
+
+
+def rows() -> list[str]:
+    out = ["| benchmark | figure | goal | met | load avg (1 min, start → end) |", "|---|---|---|---|---|"]
+    if popup := _load("popup"):
+        for phase in popup["phases"]:
+            lat, floor, ratio = phase["latency_ms"], phase["floor_ms"], phase["ratio_to_floor"]
+            goal = "p99 ≤ 50 ms and ≤ 5× floor" if phase["rate"] == 50 else "—"
+            met = "—"
+            if phase["rate"] == 50:
+                met = "yes" if lat["p99"] <= 50 and ratio.get("p99", 99) <= 5 else "no"
+            out.append(f"| popup latency, {phase['rate']:g} calls/s × {popup['seconds']} s | p50 {lat['p50']} / p95 "
+                       f"{lat['p95']} / p99 {lat['p99']} / max {lat['max']} ms ({lat['count']} rings); floor p50 "
+                       f"{floor['p50']} / p99 {floor['p99']} ms; ratio p50 {ratio.get('p50')}× p99 {ratio.get('p99')}× "
+                       f"| {goal} | {met} | {phase['machine_end']['loadavg'][0]:.1f} at end |")
+            lost = phase["lost"] + phase["misrouted"] + phase["duplicated"]
+            out.append(f"| popups lost / misrouted / duplicated, {phase['rate']:g} calls/s | {phase['lost']} / "
+                       f"{phase['misrouted']} / {phase['duplicated']} | 0 | {'yes' if lost == 0 else 'no'} | |")
+            cards = phase["cards"]
+            share = cards["resolved_share"]
+            out.append(f"| first ringing card resolved, {phase['rate']:g} calls/s | {share:.2%} of "
+                       f"{cards['calls_rung']} calls ({cards['first_ringing']}); lookup from call entry p50 "
+                       f"{cards['lookup_from_entry_ms'].get('p50')} / p99 {cards['lookup_from_entry_ms'].get('p99')} "
+                       f"ms | 100% | {'yes' if share == 1 else 'no'} | |")
+    for name in ("lookup_api",):
+        if lookup := _load(name):
+            out += _lookup_rows(lookup, _load_text(lookup))
+    if scale := _load("scale"):
+        for run in scale["imports"]:
+            out.append(f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) | {run['import_s']} s, "
+                       f"{run['rows_per_s']:,.0f} rows/s | finishes, rate flat | "
+                       f"{'yes' if run['accounts'] < 100_000 or _flat(run) else 'no'} | "
+                       f"{run['machine_end']['loadavg'][0]:.1f} at end |")
+        for lookup in scale["lookups"]:
+            out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", goals=True)
+    if cost := _load("listener_cost"):
+        rss = cost["rss_mib"]
+        growth = cost["rss_growth_20pct_to_end"]
+        out.append(f"| listener CPU, {cost['calls']:,} calls at {cost['rate']:g}/s (×{cost['speed']:g}) | "
+                   f"{cost['cpu_s_per_1000_calls']} CPU s per 1,000 calls | — | — | {_load_text(cost)} |")
+        out.append(f"| listener RSS at 20% → 100% of {cost['calls']:,} calls | {rss['at_20pct']} → "
+                   f"{rss['at_end_under_load']} MiB ({growth:+.1%}); idle after {rss['idle']} MiB | within 10% | "
+                   f"{'yes' if abs(growth) <= 0.10 else 'no'} | |")
+    return out
+
+
+def _flat(run: dict[str, Any]) -> bool:
+    rates = [r for _, r in run["rate_curve"]]
+    quarter = max(1, len(rates) // 4)
+    return sorted(rates[-quarter:])[quarter // 2] >= 0.5 * sorted(rates[:quarter])[quarter // 2]
+
+
+def _lookup_rows(lookup: dict[str, Any], load: str, goals: bool = False) -> list[str]:
+    phases, n = lookup["phases"], lookup["accounts"]
+    out = []
+    for name in ("warm", "cold"):
+        sat, one = phases[name], phases.get(f"{name}_1conn")
+        ratio = lookup["throughput_ratio"][name]
+        out.append(f"| lookup {name}, {n:,} accounts, {lookup['connections']} conns | {sat['rps']:,.0f} req/s = "
+                   f"{ratio:.1%} of /ping ({phases['ping']['rps']:,.0f}); p50 {sat['percentiles_ms']['50']:.1f} / "
+                   f"p99 {sat['percentiles_ms']['99']:.1f} ms; degraded {sat['degraded']}/{sat['requests']} | "
+                   f"≥ 60% of /ping | {'yes' if ratio >= 0.6 else 'no'} | {load} |")
+        if one:
+            limit = 20 if name == "warm" else 50
+            goal = f"p99 ≤ {limit} ms at 1M" if goals and n >= 1_000_000 else "—"
+            met = ("yes" if one["percentiles_ms"]["99"] <= limit and not one["degraded"] else "no") \
+                if goal != "—" else "—"
+            out.append(f"| lookup {name}, {n:,} accounts, 1 conn | p50 {one['percentiles_ms']['50']:.1f} / p99 "
+                       f"{one['percentiles_ms']['99']:.1f} ms, {one['rps']:,.0f} req/s; degraded "
+                       f"{one['degraded']}/{one['requests']} | {goal} | {met} | |")
+    return out
+
+
+if __name__ == "__main__":
+    print("\n".join(rows()))
