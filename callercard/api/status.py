@@ -1,11 +1,11 @@
-"""``GET /status``: each dependency's health; 200 only when every required one is ok."""
+"""``GET /status``: each dependency's health; 200 only when every required one is ok. ``GET /ping``: liveness."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callercard import centrifugo, mongo, redis
 from callercard.api.deps import ServicesDep
@@ -24,3 +24,9 @@ async def status(services: ServicesDep) -> JSONResponse:
     body = {check.name: check.as_dict() for check in checks}
     healthy = all(check.ok for check in checks)
     return JSONResponse({"ok": healthy, "dependencies": body}, status_code=200 if healthy else 503)
+
+
+@router.get("/ping", summary="Liveness: the process answers HTTP", response_class=PlainTextResponse)
+async def ping() -> PlainTextResponse:
+    """No dependency is asked: the cheapest route, and the floor the lookup benchmark compares with."""
+    return PlainTextResponse("pong")

@@ -27,6 +27,7 @@ CALLBACK_NUMBER = "84957654321"
 # (method, path template, request, roles allowed)
 ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/status", {}, PUBLIC),
+    ("GET", "/ping", {}, PUBLIC),
     ("GET", "/api/v1/lookup", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("GET", "/api/v1/lookup/name", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("PUT", "/api/v1/customers/{account_id}", {"json": {"holder": "Ivan Petrov"}}, frozenset({"admin"})),
