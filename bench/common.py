@@ -194,3 +194,25 @@ def top_frames(path: Path, limit: int = 15) -> dict[str, Any]:
             inclusive[frame] += n
     share = lambda c: [(f, round(n / total, 3)) for f, n in c.most_common(limit)]  # noqa: E731
     return {"samples": total, "self": share(own), "inclusive": share(inclusive)}
+
+
+def fresh_state(env: Mapping[str, str], collections: Sequence[str], *, sqlite_id_index: bool = False) -> None:
+    """Empty the bench's Redis (tasks a previous run queued would run against this run's data) and
+    ``collections`` of the bench database. With ``sqlite_id_index`` every collection gets the ``_id``
+    index FerretDB v1.24.2's queries can use (``bench.sqlite_id_index``; test backend only)."""
+    import redis
+    from pymongo import MongoClient
+
+    redis.Redis.from_url(env["CALLERCARD_REDIS_URL"]).flushdb()
+    database = env["CALLERCARD_MONGO_DATABASE"]
+    with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
+        db = client[database]
+        for name in collections:
+            db[name].delete_many({})  # emptied, not dropped: an index added out of band stays
+            if sqlite_id_index:
+                db[name].insert_one({"_id": "bench-create"})
+                db[name].delete_one({"_id": "bench-create"})
+    if sqlite_id_index:
+        from bench.sqlite_id_index import add_index
+
+        add_index(database)

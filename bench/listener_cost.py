@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
-
 from asterisk.simulator import load_capture
 from bench import customers
 from bench.common import (
@@ -29,6 +27,7 @@ from bench.common import (
     RESULTS,
     Proc,
     cpu_seconds,
+    fresh_state,
     machine,
     rss_mib,
     services_up,
@@ -59,13 +58,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
     services = services_up()
-    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_listener", "CALLERCARD_LOG_LEVEL": args.log_level}
+    database = "bench_listener" + ("_idx" if args.sqlite_id_index else "")
+    env = {**services, "CALLERCARD_MONGO_DATABASE": database, "CALLERCARD_LOG_LEVEL": args.log_level}
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
-    with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
-        for name in ("card_cache", "calls", "number_calls", "agents"):
-            client[env["CALLERCARD_MONGO_DATABASE"]].drop_collection(name)
+    fresh_state(env, ("card_cache", "calls", "number_calls", "agents", "dnc"), sqlite_id_index=args.sqlite_id_index)
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in CAPTURE_CALLERS]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
                   port=settings.ami_port, speed=args.speed, keep_plans=False)
@@ -127,7 +125,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     at = {s["calls"]: s["rss_mib"] for s in samples}
     near = lambda n: at[min(at, key=lambda c: abs(c - n))]  # noqa: E731
     first, last = near(args.calls * 0.2), near(args.calls)
-    return {"benchmark": "listener_cost", "machine_start": start, "calls": args.calls, "rate": args.rate,
+    return {"benchmark": "listener_cost", "machine_start": start, "sqlite_id_index": args.sqlite_id_index,
+            "calls": args.calls, "rate": args.rate,
             "speed": args.speed, "groups": args.groups, "accounts": args.accounts, "offered_s": round(offered, 1),
             "generator_lag_max_ms": round(lag_max * 1000, 1), "ami_messages_sent": sent,
             "settle_s": round(settle, 1), "cpu_s": round(cpu, 1),
@@ -182,6 +181,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--name", default="listener_cost")
+    parser.add_argument("--sqlite-id-index", action="store_true",
+                        help="give FerretDB's SQLite tables the _id index its queries can use (bench.sqlite_id_index)")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     write_result(args.name, result)

@@ -97,7 +97,8 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
     warm = [pick(i) for i in range(min(WARM_NUMBERS, accounts // 2))]
     cold = [pick(i) for i in rng.sample(range(len(warm), accounts), min(accounts - len(warm), 60_000))]
     with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
-        client[env["CALLERCARD_MONGO_DATABASE"]].card_cache.drop()
+        # emptied, not dropped: the collection (and any index on it) stays
+        client[env["CALLERCARD_MONGO_DATABASE"]].card_cache.delete_many({})
     base_url = f"http://127.0.0.1:{env['CALLERCARD_API_PORT']}"
     bearer = env["CALLERCARD_PBX_API_KEY"]
     api = start_api(env, name=f"api-lookup-{accounts}")
@@ -174,6 +175,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="py-spy the API during the warm phase")
+    parser.add_argument("--name", default="lookup_api", help="result file name")
     args = parser.parse_args()
     env = {**services_up(), "CALLERCARD_MONGO_DATABASE": f"bench_lookup_{args.accounts}",
            "CALLERCARD_LOG_LEVEL": "WARNING"}
@@ -181,9 +183,9 @@ def main() -> None:
     base = ensure_base(env, args.accounts)
     result = lookup_phases(env, accounts=args.accounts, seconds=args.seconds, connections=args.connections,
                            profile=args.profile)
-    write_result("lookup_api", {"benchmark": "lookup_api", "machine_start": before, "machine_end": machine(),
+    write_result(args.name, {"benchmark": "lookup_api", "machine_start": before, "machine_end": machine(),
                                 "base": base, **result})
-    plot([result], RESULTS / "lookup_api.png", f"GET /api/v1/lookup vs /ping ({args.accounts:,} accounts)")
+    plot([result], RESULTS / f"{args.name}.png", f"GET /api/v1/lookup vs /ping ({args.accounts:,} accounts)")
 
 
 if __name__ == "__main__":

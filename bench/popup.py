@@ -47,6 +47,7 @@ from bench.common import (
     VAR,
     Proc,
     cpu_seconds,
+    fresh_state,
     machine,
     py_spy,
     rss_mib,
@@ -76,6 +77,8 @@ CAPTURE_CALLERS = {
 }
 AGENTS = {"201": ("anna", ["support", "sales"]), "202": ("boris", ["support", "sales"]), "203": ("vera", ["sales"])}
 FLOOR_AGENT = "bench-floor"
+COLLECTIONS = ("card_cache", "calls", "number_calls", "agents", "dnc", "accounts", "phone_index")
+_KEPT = ("accounts", "phone_index")  # the base; everything else starts empty
 
 
 def agent_id(extension: str, group: int) -> str:
@@ -117,6 +120,21 @@ async def floor_loop(cent: Any, page: TimedPage, rate: float, stop: asyncio.Even
         except CentError as error:
             errors.append(f"{type(error).__name__}: {error}")
         await asyncio.sleep(1 / rate)
+
+
+async def settle(pages: dict[str, TimedPage], *, quiet: float, timeout: float) -> float:
+    """After the last call: wait until no page has received anything for ``quiet`` seconds (a late popup
+    is late, not lost), at most ``timeout`` seconds. Returns the seconds waited."""
+    started = time.perf_counter()
+    count, last_change = -1, started
+    while time.perf_counter() - started < timeout:
+        now_count = sum(len(p.arrivals) for p in pages.values() if p.agent_id != FLOOR_AGENT)
+        if now_count != count:
+            count, last_change = now_count, time.perf_counter()
+        elif time.perf_counter() - last_change >= quiet:
+            break
+        await asyncio.sleep(0.5)
+    return time.perf_counter() - started
 
 
 def floor_latencies(page: TimedPage, sent: dict[int, float], seqs: range) -> list[float]:
@@ -198,14 +216,12 @@ def card_build_times(env: dict[str, str], numbers: list[str]) -> dict[str, float
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     services = services_up()
-    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_popup", "CALLERCARD_LOG_LEVEL": args.log_level}
+    database = "bench_popup" + ("_idx" if args.sqlite_id_index else "")
+    env = {**services, "CALLERCARD_MONGO_DATABASE": database, "CALLERCARD_LOG_LEVEL": args.log_level}
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
-    with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
-        db = client[env["CALLERCARD_MONGO_DATABASE"]]
-        for name in ("card_cache", "calls", "number_calls", "agents"):
-            db.drop_collection(name)
+    fresh_state(env, [c for c in COLLECTIONS if c not in _KEPT], sqlite_id_index=args.sqlite_id_index)
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in args.captures]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
                   port=settings.ami_port)
@@ -275,7 +291,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                             group=k % args.groups))
             offered = time.perf_counter() - t0
             await pbx.drain(timeout=120)
-            await asyncio.sleep(args.settle_seconds)
+            settled = await settle(pages, quiet=args.settle_seconds, timeout=args.late_seconds)
             stop.set()
             await floor
             cpu = cpu_seconds(listener.pid) - cpu0
@@ -287,7 +303,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             floor_ms = floor_latencies(floor_page, floor_sent, range(first_seq, len(floor_sent) + 1))
             floor_stats = summary_ms(floor_ms)
             lat = stats["latency_ms"]
-            phase = {"rate": rate, "offered_s": round(offered, 2), "generator_lag_max_ms": round(lag_max * 1000, 1),
+            phase = {"rate": rate, "offered_s": round(offered, 2), "settled_s": round(settled, 1),
+                     "generator_lag_max_ms": round(lag_max * 1000, 1),
                      **stats, "floor_ms": floor_stats, "floor_publish_errors": len(floor_errors),
                      "ratio_to_floor": {q: round(lat[q] / floor_stats[q], 2) for q in ("p50", "p95", "p99", "max")
                                         if lat.get(q) and floor_stats.get(q)},
@@ -345,13 +362,17 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--floor-rate", type=float, default=20, help="bare publishes per second")
     parser.add_argument("--idle-floor-seconds", type=float, default=5)
-    parser.add_argument("--settle-seconds", type=float, default=3)
+    parser.add_argument("--settle-seconds", type=float, default=3, help="quiet time that ends a phase")
+    parser.add_argument("--late-seconds", type=float, default=120, help="a popup later than this is lost")
+    parser.add_argument("--sqlite-id-index", action="store_true",
+                        help="give FerretDB's SQLite tables the _id index its queries can use (bench.sqlite_id_index)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", action="store_true", help="py-spy the listener during --profile-rate")
     parser.add_argument("--profile-rate", type=float, default=50)
     parser.add_argument("--name", default="popup", help="result file name")
     args = parser.parse_args()
     result = asyncio.run(run(args))
+    result["sqlite_id_index"] = args.sqlite_id_index
     samples = result.pop("_samples", {})
     result["machine_end"] = machine()
     write_result(args.name, result)

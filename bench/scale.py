@@ -91,10 +91,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=10, help="per lookup phase")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--lookups-only", action="store_true", help="reuse the imported bases, run the lookups")
+    parser.add_argument("--name", default="scale", help="result file name")
     args = parser.parse_args()
     services = services_up()
     result: dict[str, Any] = {"benchmark": "scale", "machine_start": machine(), "imports": [], "lookups": []}
-    for accounts in (args.small, args.accounts):
+    for accounts in () if args.lookups_only else (args.small, args.accounts):
         env = {**services, "CALLERCARD_MONGO_DATABASE": f"bench_scale_{accounts}", "CALLERCARD_LOG_LEVEL": "WARNING"}
         result["imports"].append({**timed_import(env, accounts), "machine_end": machine()})
     for accounts in (args.small, args.accounts):
@@ -106,9 +108,10 @@ def main() -> None:
         phase: round(large["phases"][phase]["percentiles_ms"]["99"] / small["phases"][phase]["percentiles_ms"]["99"], 2)
         for phase in ("warm", "cold")}
     result["machine_end"] = machine()
-    write_result("scale", result)
-    plot(result, RESULTS / "scale.png")
-    plot_lookups(result["lookups"], RESULTS / "scale_lookups.png",
+    write_result(args.name, result)
+    if result["imports"]:
+        plot(result, RESULTS / f"{args.name}.png")
+    plot_lookups(result["lookups"], RESULTS / f"{args.name}_lookups.png",
                  f"lookups at {args.small:,} vs {args.accounts:,} accounts")
 
 
