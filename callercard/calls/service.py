@@ -1,9 +1,12 @@
 """Carrying out the call state machine's effects: card lookups, card events, call-log hand-offs.
 
-Shared by the AMI listener and the HTTP event API. One consumer task does the I/O
-in the order the effects were submitted, so an agent never sees ``ended`` before
-``answered``. Lookups start during the greeting (a worker warms the card cache,
-and the card is prefetched here); finished calls go to the worker's ``record_call``.
+Shared by the AMI listener and the HTTP event API. Each call's effects are carried
+out in the order they were submitted, so an agent never sees ``ended`` before
+``answered``; different calls' effects run side by side, so a call whose card is
+slow to resolve (a ringing event waits for it up to the lookup budget) never holds
+up another call's popups. Lookups start during the greeting (a worker warms the
+card cache, and the card is prefetched here); finished calls go to the worker's
+``record_call``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class CallFlowService:
         self._send_task = send_task
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
         self._background: set[asyncio.Task[None]] = set()
 
     def submit(self, effects: Effects) -> None:
@@ -61,14 +65,38 @@ class CallFlowService:
         while True:
             effects = await self._queue.get()
             try:
-                await self._carry_out(effects)
+                self._dispatch(effects)
             except Exception:
-                log.exception("carrying out call effects failed; continuing")
+                log.exception("dispatching call effects failed; continuing")
 
-    async def _carry_out(self, effects: Effects) -> None:
+    def _dispatch(self, effects: Effects) -> None:
+        """Start the lookups at once, then chain each call's card events and hand-offs behind its earlier ones."""
         for number, call_id in effects.lookups:
             self._cards[call_id] = asyncio.create_task(self._resolve(number))
             self._spawn(self._send_task(LOOKUP_CALLER, [number], {"call_id": call_id}))
+        per_call: dict[str, Effects] = {}
+        for notice in effects.notices:
+            per_call.setdefault(notice.call_id, Effects()).notices.append(notice)
+        for call in effects.finished:
+            per_call.setdefault(call.call_id, Effects()).finished.append(call)
+        for call_id, part in per_call.items():
+            task = asyncio.create_task(self._after(self._chains.get(call_id), call_id, part))
+            self._chains[call_id] = task
+            task.add_done_callback(lambda done, key=call_id: self._forget_chain(key, done))
+
+    def _forget_chain(self, call_id: str, task: asyncio.Task[None]) -> None:
+        if self._chains.get(call_id) is task:
+            del self._chains[call_id]
+
+    async def _after(self, previous: asyncio.Task[None] | None, call_id: str, effects: Effects) -> None:
+        if previous is not None:
+            await asyncio.wait({previous})  # its outcome is its own business: it logs its failures
+        try:
+            await self._carry_out(effects)
+        except Exception:
+            log.exception("call %s: carrying out call effects failed; continuing", call_id)
+
+    async def _carry_out(self, effects: Effects) -> None:
         for notice in effects.notices:
             call = self.tracker.calls.get(notice.call_id)
             direction = call.direction if call else "inbound"
