@@ -6,8 +6,8 @@ customer base and its agents' devices (``Local/20X@agents``) by one agent group'
 are written with their recorded spacing, interleaved with every other live call's. As Asterisk does, an
 event is sent only when one of its classes (``Privilege``) is in the event mask the client asked for at
 login. The write time of every message that rings an agent (``AgentCalled``, ``DialBegin``) is kept.
-Live channels are not tracked: the listener's ``CoreShowChannels`` after login (before any call) gets
-an empty list.
+Live channels are tracked from ``Newchannel``/``Hangup`` only, enough for ``CoreShowChannels`` after
+a reconnect to list the calls still going on.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from asterisk.events import device_of, leg_id
 from asterisk.simulator import AmiSimulator, Capture, _Session, clone_with_fresh_ids, parse_message
 
 _RING_EVENTS = ("AgentCalled", "DialBegin")
+_CHANNEL_EVENTS = ("Newchannel", "Hangup")
 _AGENT_DEVICE = re.compile(r"Local/(20[1-3])@agents")
 _PRIVILEGE = re.compile(r"^Privilege: ([^\r\n]*)", re.MULTILINE)
 
@@ -122,7 +123,9 @@ class LoadPbx(AmiSimulator):
                 self.filtered += 1
                 return
         ring = raw.startswith(_RING_EVENTS, len("Event: "))
-        headers = parse_message(raw) if ring else None
+        headers = parse_message(raw) if ring or raw.startswith(_CHANNEL_EVENTS, len("Event: ")) else None
+        if headers is not None and not ring:
+            session.observe(headers)  # live channels, for CoreShowChannels after a reconnect
         session.send(raw)
         now = time.perf_counter()
         self.sent += 1

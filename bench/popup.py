@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu0, t0 = cpu_seconds(listener.pid), time.perf_counter()
             profiler = None
             if args.profile and rate == args.profile_rate:
-                profile_path = RESULTS / "popup_listener_profile.txt"
+                profile_path = RESULTS / f"{args.name}_listener_profile.txt"
                 profiler = py_spy(listener.pid, args.seconds, profile_path)
             total = int(rate * args.seconds)
             lag_max = 0.0
@@ -312,7 +312,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
                      "listener_rss_mib": round(rss_mib(listener.pid), 1), "machine_end": machine()}
             if profiler is not None:
-                phase["listener_profile"] = top_frames(RESULTS / "popup_listener_profile.txt")
+                phase["listener_profile"] = top_frames(profile_path)
             result["phases"].append(phase)
             result.setdefault("_samples", {})[str(rate)] = {"popup": latencies, "floor": floor_ms}
             (VAR / f"{args.name}.partial.json").write_text(json.dumps({**result, "_samples": None}, indent=2))
