@@ -51,6 +51,7 @@ class AmiLink:
         self._report_state = report_state
         self._on_login = on_login
         self.sessions = 0
+        self._last_event_at = 0.0  # event loop time of the latest event received
 
     async def run_forever(self) -> None:
         delay = self.config.backoff_initial
@@ -88,19 +89,31 @@ class AmiLink:
             manager.close()
 
     async def _watch(self, manager: Manager, lost: asyncio.Event) -> str:
-        """Until the link dies: a Ping every interval; no Pong in time means half-open."""
+        """Until the link dies: a Ping every interval; no Pong in time means half-open.
+
+        Unless events kept arriving meanwhile: then the link is alive and the Pong is queued behind
+        them (the listener is reading slower than the PBX writes). Reconnecting then would end every
+        live call and close its popups, the opposite of what a busy moment needs.
+        """
+        loop = asyncio.get_running_loop()
         while not lost.is_set():
             try:
                 await asyncio.wait_for(lost.wait(), self.config.ping_interval)
             except TimeoutError:
+                sent_at = loop.time()
                 try:
                     await asyncio.wait_for(manager.send_action({"Action": "Ping"}), self.config.ping_timeout)
                 except TimeoutError:
-                    return f"no answer to Ping within {self.config.ping_timeout:.0f} s (half-open link)"
+                    if self._last_event_at < sent_at:
+                        return f"no answer to Ping within {self.config.ping_timeout:.0f} s (half-open link)"
+                    log.warning("AMI: no answer to Ping within %.0f s but events keep arriving: behind, not down",
+                                self.config.ping_timeout)
+                    continue
                 await self._report(True, "logged in")
         return "connection closed by the PBX"
 
     async def _dispatch(self, _manager: Manager, event: Message) -> None:
+        self._last_event_at = asyncio.get_running_loop().time()
         await self._guarded(event.get("Event", "?"), self._on_event(event),
                             linkedid=event.get("Linkedid"), uniqueid=event.get("Uniqueid"))
 
