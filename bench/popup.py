@@ -189,7 +189,8 @@ def analyse(plans: list[CallPlan], pages: dict[str, TimedPage], device_agent: di
             states["wrong card"] += 1
     lookup_ms = [(built_at[customers_e164(p.number)] - p.entered_wall) * 1000 for p in plans
                  if customers_e164(p.number) in built_at]
-    entry_to_ring = [(min(at for _, at in p.rings.values()) - p.entered) * 1000 for p in plans if p.rings]
+    agent_rings = {p.call_id: [at for device, at in p.rings.values() if device in device_agent] for p in plans}
+    entry_to_ring = [(min(agent_rings[p.call_id]) - p.entered) * 1000 for p in plans if agent_rings[p.call_id]]
     rung_calls = len({c for c, _ in expected})
     return {"calls": len(plans), "ringing_legs": sum(len(v) for v in expected.values()), "latency_ms":
             summary_ms(latencies), "lost": lost, "misrouted": misrouted, "duplicated": duplicated,
