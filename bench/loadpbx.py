@@ -62,6 +62,7 @@ class LoadPbx(AmiSimulator):
         self.event_mask: set[str] | None = None
         self.session: _Session | None = None
         self.attached = asyncio.Event()
+        self._last_channels: dict[str, dict[str, Any]] | None = None  # kept across a reconnect
         self.calls: dict[str, CallPlan] = {}
         self.sent = 0
         self.filtered = 0
@@ -69,6 +70,10 @@ class LoadPbx(AmiSimulator):
         self._tasks: set[asyncio.Task[None]] = set()
 
     def attach(self, session: _Session) -> None:
+        if self.session is not None:  # a reconnect: the PBX's live channels are the same
+            session.channels = self.session.channels
+        elif self._last_channels is not None:
+            session.channels = self._last_channels
         self.session = session
         self.attached.set()
 
@@ -80,6 +85,7 @@ class LoadPbx(AmiSimulator):
         finally:
             self._sessions.pop(session, None)
             if self.session is session:
+                self._last_channels = session.channels
                 self.session = None
                 self.attached.clear()
 
