@@ -41,6 +41,8 @@ class LinkConfig:
     ping_timeout: float = 4.0
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    # panoramisk buffers an unfinished message without limit: a peer that never ends one is a broken link.
+    max_message_bytes: int = 4 * 1024 * 1024
 
 
 class AmiLink:
@@ -78,6 +80,7 @@ class AmiLink:
                 response = await asyncio.wait_for(manager.authenticated_future, config.connect_timeout)
             except (OSError, TimeoutError) as error:
                 return False, f"cannot connect: {type(error).__name__} {error}".strip()
+            self._limit_message_size(manager)
             if not response.success:
                 return False, f"authentication failed: {response.get('Message', 'refused')}"
             log.info("AMI logged in to %s:%s as %s", config.host, config.port, config.username)
@@ -87,6 +90,21 @@ class AmiLink:
             return True, await self._watch(manager, lost)
         finally:
             manager.close()
+
+    def _limit_message_size(self, manager: Manager) -> None:
+        """Abort the connection (and so reconnect) when an unfinished message outgrows ``max_message_bytes``."""
+        protocol = manager.protocol
+        receive = protocol.data_received
+        limit = self.config.max_message_bytes
+
+        def data_received(data: bytes) -> None:
+            receive(data)
+            if protocol.queue and len(protocol.queue[-1]) > limit:
+                log.error("AMI message over %d bytes without an end; dropping the link", limit)
+                protocol.queue.clear()
+                protocol.transport.abort()
+
+        protocol.data_received = data_received
 
     async def _watch(self, manager: Manager, lost: asyncio.Event) -> str:
         """Until the link dies: a Ping every interval; no Pong in time means half-open.

@@ -45,10 +45,11 @@ class AmiEvents:
 
     async def resynchronize(self, manager: Manager) -> None:
         """After (re)login: end the calls Asterisk no longer has, so no popup stays open."""
+        asked_at = self.flow.now()
         response = await asyncio.wait_for(manager.send_action({"Action": "CoreShowChannels"}, as_list=True), 10)
         messages = response if isinstance(response, list) else [response]
-        live = {m.get("Uniqueid", "") for m in messages if m.get("Event") == "CoreShowChannel"}
-        effects = self.flow.end_missing(live)
+        live = [m for m in messages if m.get("Event") == "CoreShowChannel"]
+        effects = self.flow.resynchronize(live, asked_at=asked_at)
         log.info("resynchronized with CoreShowChannels: %d live channels, %d stale calls ended", len(live),
                  len(effects.finished))
         self.service.submit(effects)
@@ -73,6 +74,31 @@ async def refresh_devices_forever(devices: DeviceMap, interval: float = 5.0) -> 
         await asyncio.sleep(interval)
 
 
+async def take_over_calls(flow: AmiCallFlow, redis_client: aioredis.Redis) -> None:
+    """Adopt the live calls a stopped listener handed over; the first login's resynchronization ends the gone ones."""
+    try:
+        snapshot = await redis_state.take_listener_calls(redis_client)
+    except Exception:
+        log.exception("cannot read the previous listener's calls; calls live across the restart go unlogged")
+        return
+    if snapshot:
+        log.info("took over %d live call(s) from the previous listener", flow.restore(snapshot))
+
+
+async def hand_over_calls(flow: AmiCallFlow, service: CallFlowService, redis_client: aioredis.Redis,
+                          timeout: float = 5.0) -> None:
+    """On shutdown: finish the queued effects and hand-offs, then leave the live calls to the next listener."""
+    left = await service.shutdown(timeout=timeout)
+    snapshot = flow.snapshot()
+    try:
+        await redis_state.save_listener_calls(redis_client, snapshot)
+    except Exception:
+        log.exception("cannot hand over %d live call(s); they go unlogged", len(snapshot["calls"]))
+        return
+    log.info("handed over %d live call(s) to the next listener (%d hand-off(s) undelivered)",
+             len(snapshot["calls"]), left)
+
+
 async def run(settings: Settings) -> None:
     """Composition root of ``callercard listener``."""
     mongo_client = mongo.connect(settings)
@@ -87,6 +113,7 @@ async def run(settings: Settings) -> None:
                               send_task=celery_sender(create_celery(settings)), screens=Screens(redis_client))
     lines = LineService(redis=redis_client, cent=cent_client)
     ami_events = AmiEvents(flow=flow, service=service, lines=lines)
+    await take_over_calls(flow, redis_client)
 
     async def report(logged_in: bool, detail: str) -> None:
         await redis_state.report_listener_state(redis_client, logged_in=logged_in, detail=detail)
@@ -99,6 +126,7 @@ async def run(settings: Settings) -> None:
     try:
         await link.run_forever()
     finally:
+        await hand_over_calls(flow, service, redis_client)
         for task in tasks:
             task.cancel()
         with contextlib.suppress(Exception):

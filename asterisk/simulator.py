@@ -197,6 +197,34 @@ def clone_with_fresh_ids(capture: Capture, suffix: int) -> Capture:
     return Capture({**capture.header, "clone": suffix}, entries)
 
 
+def observe_members(members: dict[str, dict[str, dict[str, str]]], headers: Mapping[str, str]) -> None:
+    """Track queue members (queue -> interface -> the member event's fields) from replayed events."""
+    event = headers.get("Event")
+    if event in ("QueueMemberAdded", "QueueMemberPause", "QueueMemberStatus"):
+        members.setdefault(headers.get("Queue", ""), {})[headers.get("Interface", "")] = dict(headers)
+    elif event == "QueueMemberRemoved":
+        members.get(headers.get("Queue", ""), {}).pop(headers.get("Interface", ""), None)
+
+
+def observe_channels(channels: dict[str, dict[str, Any]], headers: Mapping[str, str]) -> None:
+    """Track live channels (by Uniqueid, in creation order) from replayed Newchannel ... Hangup events."""
+    event, uid = headers.get("Event"), headers.get("Uniqueid", "")
+    if event == "Newchannel":
+        channels[uid] = {"born": asyncio.get_running_loop().time()}
+    chan = channels.get(uid)
+    if chan is None:
+        return
+    if event == "Hangup":
+        del channels[uid]
+        return
+    chan.update({k: headers[k] for k in _CHANNEL_FIELDS if k in headers})
+    if event == "Newexten":
+        chan["Application"] = headers.get("Application", "")
+        chan["ApplicationData"] = headers.get("AppData", "")
+    elif event in ("BridgeEnter", "BridgeLeave"):
+        chan["BridgeId"] = headers.get("BridgeUniqueid", "") if event == "BridgeEnter" else ""
+
+
 def _format(head: tuple[str, str], action_id: str | None, *fields: tuple[str, str]) -> str:
     lines = [f"{head[0]}: {head[1]}"] + ([f"ActionID: {action_id}"] if action_id else [])
     return "\r\n".join(lines + [f"{k}: {v}" for k, v in fields]) + "\r\n\r\n"
@@ -214,6 +242,7 @@ class _Session:
         self.sim, self.reader, self.writer = sim, reader, writer
         self.silent = False
         self.authenticated = False
+        self.wants_events = True
         self.channels: dict[str, dict[str, Any]] = {}  # live channels by Uniqueid, in creation order
         self.members: dict[str, dict[str, dict[str, str]]] = {}  # queue -> interface -> member event fields
         self.replay_task: asyncio.Task[None] | None = None
@@ -277,8 +306,10 @@ class _Session:
         elif low.get("username") == self.sim.username and low.get("secret") == self.sim.secret:
             self.authenticated = True
             self.send(render(ok, aid) + booted)
+            self.sim.login_times.append(time.monotonic())
             # A session that logs in with "Events: off" (an action-only client) gets no events, as on Asterisk.
-            if low.get("events", "on").strip().lower() != "off":
+            self.wants_events = low.get("events", "on").strip().lower() != "off"
+            if self.wants_events and not self.sim.shared_timeline:
                 self.replay_task = asyncio.create_task(self.replay())
         else:
             await asyncio.sleep(delay / self.sim.speed)
@@ -333,7 +364,8 @@ class _Session:
         now = asyncio.get_running_loop().time()
         parts = [_format(("Response", "Success"), aid, ("EventList", "start"),
                          ("Message", "Channels will follow"))]
-        live = list(reversed(self.channels.values()))  # Asterisk lists the newest channel first
+        channels = self.sim.pbx_channels if self.sim.shared_timeline else self.channels
+        live = list(reversed(channels.values()))  # Asterisk lists the newest channel first
         for chan in live:
             secs = int((now - chan["born"]) * self.sim.speed)
             fields = [(k, chan.get(k, "")) for k in (*_CHANNEL_FIELDS, "Application", "ApplicationData")]
@@ -348,42 +380,26 @@ class _Session:
         """QueueStatus from the queue member events replayed so far (a queue is known once it has had one)."""
         parts = [_format(("Response", "Success"), aid, ("EventList", "start"),
                          ("Message", "Queue status will follow"))]
-        queues = [q for q in sorted(self.members) if not only or q == only]
+        members = self.sim.pbx_members if self.sim.shared_timeline else self.members
+        queues = [q for q in sorted(members) if not only or q == only]
         for queue in queues:
             parts.append(_format(("Event", "QueueParams"), aid, ("Queue", queue)))
-            for member in self.members[queue].values():
+            for member in members[queue].values():
                 fields = [("Queue", queue), ("Name", member.get("MemberName", "")),
                           ("Location", member.get("Interface", ""))]
                 fields += [(k, member.get(k, "")) for k in ("StateInterface", "Membership", "Penalty",
                                                               "CallsTaken", "InCall", "Status", "Paused",
                                                               "PausedReason")]
                 parts.append(_format(("Event", "QueueMember"), aid, *fields))
-        count = len(queues) + sum(len(self.members[q]) for q in queues)
+        count = len(queues) + sum(len(members[q]) for q in queues)
         parts.append(_format(("Event", "QueueStatusComplete"), aid, ("EventList", "Complete"),
                              ("ListItems", str(count))))
         return "".join(parts)
 
     def observe(self, headers: dict[str, str]) -> None:
         """Track live channels (Newchannel ... Hangup) and queue members from the replayed events."""
-        event, uid = headers.get("Event"), headers.get("Uniqueid", "")
-        if event in ("QueueMemberAdded", "QueueMemberPause", "QueueMemberStatus"):
-            self.members.setdefault(headers.get("Queue", ""), {})[headers.get("Interface", "")] = headers
-        elif event == "QueueMemberRemoved":
-            self.members.get(headers.get("Queue", ""), {}).pop(headers.get("Interface", ""), None)
-        if event == "Newchannel":
-            self.channels[uid] = {"born": asyncio.get_running_loop().time()}
-        chan = self.channels.get(uid)
-        if chan is None:
-            return
-        if event == "Hangup":
-            del self.channels[uid]
-            return
-        chan.update({k: headers[k] for k in _CHANNEL_FIELDS if k in headers})
-        if event == "Newexten":
-            chan["Application"] = headers.get("Application", "")
-            chan["ApplicationData"] = headers.get("AppData", "")
-        elif event in ("BridgeEnter", "BridgeLeave"):
-            chan["BridgeId"] = headers.get("BridgeUniqueid", "") if event == "BridgeEnter" else ""
+        observe_members(self.members, headers)
+        observe_channels(self.channels, headers)
 
     async def replay(self) -> None:
         loop, sim, rounds = asyncio.get_running_loop(), self.sim, 0
@@ -417,7 +433,7 @@ class AmiSimulator:
     def __init__(self, capture: Capture, *, username: str, secret: str, speed: float = 1.0,
                  host: str = "127.0.0.1", port: int = 0, loop_forever: bool = False,
                  responses: Mapping[str, str | Sequence[str]] | None = None,
-                 then: Sequence[Capture] = ()) -> None:
+                 then: Sequence[Capture] = (), shared_timeline: bool = False) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.capture, self.username, self.secret, self.speed = capture, username, secret, speed
@@ -428,6 +444,16 @@ class AmiSimulator:
         self.responses = {k.lower(): [v] if isinstance(v, str) else list(v)
                           for k, v in (responses or {}).items()}
         self.received_actions: list[dict[str, str]] = []
+        # shared_timeline: one PBX whose calls go on whether or not a client is connected. ``start_timeline``
+        # plays the capture once for everyone logged in at that moment; a client that reconnects misses what
+        # happened meanwhile and sees only the live channels in CoreShowChannels, as with a real Asterisk.
+        self.shared_timeline = shared_timeline
+        self.pbx_channels: dict[str, dict[str, Any]] = {}
+        self.pbx_members: dict[str, dict[str, dict[str, str]]] = {}
+        self.login_times: list[float] = []  # time.monotonic() of each accepted Login
+        self.disconnect_times: list[float] = []  # time.monotonic() of each client connection's end
+        self._timeline: asyncio.Task[None] | None = None
+        self.timeline_started = 0.0  # time.monotonic() when start_timeline was called
         self.replays_finished = 0
         self._finished = asyncio.Event()
         self._sessions: dict[_Session, asyncio.Task[Any] | None] = {}
@@ -442,6 +468,9 @@ class AmiSimulator:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        if self._timeline is not None:
+            self._timeline.cancel()
+            await asyncio.gather(self._timeline, return_exceptions=True)
         if self._server is not None:
             self._server.close()
         tasks = [task for task in self._sessions.values() if task is not None]
@@ -457,6 +486,47 @@ class AmiSimulator:
     async def wait_finished(self, timeout: float) -> None:
         """Wait until a client's replay has sent every ``in`` message (raises TimeoutError)."""
         await asyncio.wait_for(self._finished.wait(), timeout)
+
+    def start_timeline(self) -> None:
+        """Shared-timeline mode: start the PBX's calls (the capture, then fresh-id clones if looping)."""
+        if not self.shared_timeline or self._timeline is not None:
+            raise RuntimeError("start_timeline needs shared_timeline=True and runs once")
+        self.timeline_started = time.monotonic()
+        self._timeline = asyncio.create_task(self._play_timeline())
+
+    async def _play_timeline(self) -> None:
+        loop, rounds = asyncio.get_running_loop(), 0
+        while True:
+            capture = self.capture if rounds == 0 else clone_with_fresh_ids(self.capture, rounds)
+            start = loop.time()
+            for entry in capture.replay_entries:
+                delay = start + (entry.t - capture.replay_t0) / self.speed - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                observe_members(self.pbx_members, entry.headers)
+                observe_channels(self.pbx_channels, entry.headers)
+                await self.broadcast(entry.raw.encode("utf-8"))
+            rounds += 1
+            self.replays_finished += 1
+            self._finished.set()
+            if not self.loop_forever:
+                return
+
+    async def broadcast(self, data: bytes) -> None:
+        """Write raw bytes (well-formed or not) to every logged-in, non-silent client."""
+        for session in list(self._sessions):
+            if session.authenticated and session.wants_events and not session.silent \
+                    and not session.writer.is_closing():
+                session.writer.write(data)
+                with contextlib.suppress(ConnectionError):
+                    await session.writer.drain()
+
+    async def wait_logins(self, count: int, timeout: float) -> float:
+        """Wait until ``count`` Logins were accepted in all; returns the monotonic time of the last one."""
+        async with asyncio.timeout(timeout):
+            while len(self.login_times) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        return self.login_times[count - 1]
 
     async def drop_connections(self) -> None:
         """Abort every client connection (no FIN handshake niceties, pending data is lost)."""
@@ -492,6 +562,7 @@ class AmiSimulator:
             pass
         finally:
             self._sessions.pop(session, None)
+            self.disconnect_times.append(time.monotonic())
 
 
 async def _main(args: argparse.Namespace) -> None:

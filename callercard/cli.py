@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -46,7 +48,21 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 def run_listener(settings: Settings, args: argparse.Namespace) -> int:
     from asterisk import listener
 
-    asyncio.run(listener.run(settings))
+    async def until_terminated() -> None:
+        # SIGTERM (a restart) stops the listener cleanly: its queued work is finished and its live calls handed over.
+        terminated = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+        running = asyncio.create_task(listener.run(settings))
+        await asyncio.wait([running, asyncio.create_task(terminated.wait())], return_when=asyncio.FIRST_COMPLETED)
+        # Python 3.11's wait_for can swallow a cancellation that meets a finishing connect: cancel again if it did
+        # (the shutdown it starts takes up to ~6 s, and must not be cut short by a second cancellation).
+        while not running.done():
+            running.cancel()
+            await asyncio.wait([running], timeout=10)
+        with contextlib.suppress(asyncio.CancelledError):
+            running.result()
+
+    asyncio.run(until_terminated())
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -12,6 +13,9 @@ from callercard.health import Health
 from callercard.settings import Settings
 
 LISTENER_STATE_KEY = "callercard:listener:ami"
+LISTENER_CALLS_KEY = "callercard:listener:calls"
+# A stopped listener's live calls wait this long for its successor (a restart takes seconds).
+LISTENER_CALLS_TTL_SECONDS = 3600
 # The listener refreshes its report every few seconds; an older one means it is gone.
 LISTENER_STATE_TTL_SECONDS = 15
 
@@ -45,3 +49,13 @@ async def listener_health(client: aioredis.Redis) -> Health:
                       f"{LISTENER_STATE_TTL_SECONDS} s")
     state = json.loads(raw)
     return Health("ami", bool(state.get("logged_in")), str(state.get("detail", "")))
+
+
+async def save_listener_calls(client: aioredis.Redis, snapshot: dict[str, Any]) -> None:
+    """A stopping listener's live calls, for the next listener to log and close (``take_listener_calls``)."""
+    await client.set(LISTENER_CALLS_KEY, json.dumps(snapshot), ex=LISTENER_CALLS_TTL_SECONDS)
+
+
+async def take_listener_calls(client: aioredis.Redis) -> dict[str, Any] | None:
+    raw = await client.getdel(LISTENER_CALLS_KEY)
+    return json.loads(raw) if raw else None

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Redis: the Celery broker, and where the listener reports its AMI login state
     redis_url: str = "redis://127.0.0.1:6390/0"
+    # A task a killed worker had taken is handed to another worker after this long (it should exceed the longest
+    # retry countdown, 10 s, or a waiting retry may run twice; running twice is harmless, tasks are idempotent).
+    broker_visibility_timeout_seconds: int = Field(default=60, ge=2, le=86400)
 
     # Centrifugo
     centrifugo_api_url: AnyUrl = AnyUrl("http://127.0.0.1:8010/api")

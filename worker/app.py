@@ -22,7 +22,10 @@ def create_celery(settings: Settings) -> Celery:
         task_default_queue="callercard",
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 300},
+        # A killed worker's unacknowledged tasks go back to the queue once the visibility timeout has passed; the
+        # sweep that does it runs every few seconds on every worker (kombu's default is ~100 s).
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_seconds,
+                                  "unacked_restore_interval": 2, "unacked_restore_throttle": 1},
         worker_hijack_root_logger=False,
         enable_utc=True,
     )

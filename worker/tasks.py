@@ -42,8 +42,9 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         log.info("call %s: card for %s is %s (task %s)", call_id, parsed.key, card["kind"], self.request.id)
         return card
 
+    # Retried every 10 s at most, so the log catches up within about that long after the store returns.
     @app.task(name=RECORD_CALL, bind=True, acks_late=True, autoretry_for=RETRYABLE, max_retries=None,
-              retry_backoff=True, retry_backoff_max=30)
+              retry_backoff=True, retry_backoff_max=10)
     def record_call(self: Any, record: dict[str, Any]) -> str:
         """Store a finished call's log record; idempotent by call id, retried until the store takes it."""
 

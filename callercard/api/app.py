@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await call_service.shutdown(timeout=5)  # a restart loses no queued card event or call record
             consumer.cancel()
             await cent_client.close()
             await redis_client.aclose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from callercard.calls.state import CardEvent, Notice
 
 log = logging.getLogger(__name__)
 PAYLOAD_VERSION = 1
+StillWanted = Callable[[], bool]
 
 
 class CardEventPayload(BaseModel):
@@ -41,24 +43,32 @@ class CardNotifier:
         self._retry_delay = retry_delay
         self.published = 0
         self.failed = 0
+        self.dropped = 0
 
-    async def ringing(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
-        return await self._send(notice, direction=direction, card=card)
+    async def ringing(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                   still_wanted: StillWanted | None = None) -> bool:
+        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
 
-    async def answered(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
-        return await self._send(notice, direction=direction, card=card)
+    async def answered(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                   still_wanted: StillWanted | None = None) -> bool:
+        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
 
-    async def ended(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
-        return await self._send(notice, direction=direction, card=card)
+    async def ended(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                   still_wanted: StillWanted | None = None) -> bool:
+        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
 
-    async def dismissed(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
-        return await self._send(notice, direction=direction, card=card)
+    async def dismissed(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                   still_wanted: StillWanted | None = None) -> bool:
+        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
 
-    async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+    async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                     still_wanted: StillWanted | None = None) -> bool:
+        """Publish ``notice``; ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""
         method = getattr(self, notice.event.value)
-        return bool(await method(notice, direction=direction, card=card))
+        return bool(await method(notice, direction=direction, card=card, still_wanted=still_wanted))
 
-    async def _send(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> bool:
+    async def _send(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                    still_wanted: StillWanted | None) -> bool:
         payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
                                    direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
                                    card=card).model_dump(mode="json")
@@ -66,6 +76,11 @@ class CardNotifier:
         # One key per (call, agent, event, moment): a retried publish is not shown twice.
         key = f"{notice.call_id}:{notice.agent_id}:{notice.event.value}:{notice.at.timestamp():.6f}"
         for attempt in range(1, self._attempts + 1):
+            if attempt > 1 and still_wanted is not None and not still_wanted():
+                log.info("call %s: %s to %s no longer wanted; not retried", notice.call_id, notice.event.value,
+                         notice.agent_id)
+                self.dropped += 1
+                return False
             try:
                 await centrifugo.publish(self._client, channel=channel, data=payload, idempotency_key=key)
             except CentError as error:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -22,23 +24,25 @@ from redis.exceptions import RedisError
 
 from callercard import phone
 from callercard.calls.notifier import CardNotifier
+from callercard.calls.outbox import TaskOutbox
 from callercard.calls.records import call_record
 from callercard.calls.screens import Screens
-from callercard.calls.state import CallTracker, Effects, Notice
+from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
 from callercard.lookup.services import lookup_within_budget
 from callercard.settings import Settings
 from worker.tasks import LOOKUP_CALLER, RECORD_CALL
 
 log = logging.getLogger(__name__)
 SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
+# A ringing this far behind the PBX (a slow or down Centrifugo delays the queue) is dropped once its ring is over.
+LATE_RINGING_SECONDS = 1.0
 
 
 def celery_sender(celery: Celery) -> SendTask:
     async def send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-        # kombu's publish blocks on Redis: keep it off the event loop. Nobody here reads the results;
-        # asking for them makes Celery's Redis result consumer subscribe (and later unsubscribe) per task,
-        # and the sending process grew 0.32 MiB per 1,000 sends that way, 0.001 with ignore_result
-        # (bench/README.md, listener cost).
+        # kombu's publish blocks on Redis: keep it off the event loop. Nobody here reads results: asking for
+        # them makes Celery subscribe to each task's result, which grew the sending process 0.32 MiB per 1,000
+        # sends (bench/README.md, listener cost) and, with Redis down, retried for 20 s per send.
         await asyncio.to_thread(celery.send_task, name, args=args, kwargs=kwargs, ignore_result=True)
 
     return send
@@ -55,6 +59,8 @@ class CallFlowService:
         self._db = db
         self._notifier = notifier
         self._send_task = send_task
+        # Call records must reach the worker even when the broker is down: they wait here and are retried.
+        self.outbox = TaskOutbox(send_task)
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
@@ -65,18 +71,27 @@ class CallFlowService:
         self._queue.put_nowait(effects)
 
     async def run(self) -> None:
-        while True:
-            effects = await self._queue.get()
-            try:
-                self._dispatch(effects)
-            except Exception:
-                log.exception("dispatching call effects failed; continuing")
+        outbox = asyncio.create_task(self.outbox.run())
+        try:
+            while True:
+                effects = await self._queue.get()
+                try:
+                    self._dispatch(effects)
+                except Exception:
+                    log.exception("dispatching call effects failed; continuing")
+                finally:
+                    self._queue.task_done()
+        finally:
+            outbox.cancel()
 
     def _dispatch(self, effects: Effects) -> None:
         """Start the lookups at once, then chain each call's card events and hand-offs behind its earlier ones."""
         for number, call_id in effects.lookups:
             self._cards[call_id] = asyncio.create_task(self._resolve(number))
-            self._spawn(self._send_task(LOOKUP_CALLER, [number], {"call_id": call_id}))
+            if self.outbox.broker_down:  # the card is prefetched here anyway; the worker's warm-up can wait
+                log.info("call %s: broker down, worker lookup skipped", call_id)
+            else:
+                self._spawn(self._send_task(LOOKUP_CALLER, [number], {"call_id": call_id}))
         per_call: dict[str, Effects] = {}
         for notice in effects.notices:
             per_call.setdefault(notice.call_id, Effects()).notices.append(notice)
@@ -101,15 +116,21 @@ class CallFlowService:
 
     async def _carry_out(self, effects: Effects) -> None:
         for notice in effects.notices:
+            if self._stale_ringing(notice):
+                log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
+                            notice.agent_id, (datetime.now(UTC) - notice.at).total_seconds())
+                continue
             call = self.tracker.calls.get(notice.call_id)
             direction = call.direction if call else "inbound"
             card = await self._card(notice.call_id)
-            await self._notifier.notify(notice, direction=direction, card=card)
-            await self._remember_screen(notice, direction=direction, card=card)
+            await self._notifier.notify(notice, direction=direction, card=card,
+                                        still_wanted=lambda n=notice: not self._stale_ringing(n))
+            if not self._stale_ringing(notice):  # dropped while retrying: not on the agent's screen either
+                await self._remember_screen(notice, direction=direction, card=card)
         for call in effects.finished:
             record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
                                  area_code=self.settings.default_area_code)
-            self._spawn(self._send_task(RECORD_CALL, [record], {}))
+            self.outbox.put(RECORD_CALL, [record], {})
             task = self._cards.pop(call.call_id, None)
             if task is not None and not task.done():
                 task.cancel()
@@ -122,6 +143,42 @@ class CallFlowService:
         except (RedisError, OSError, TimeoutError) as error:
             # The popup itself went out; only a page reload or a decline needs this copy.
             log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
+
+    def _stale_ringing(self, notice: Notice) -> bool:
+        """A ringing more than ``LATE_RINGING_SECONDS`` behind the PBX whose ring is already over (answered
+        elsewhere, no answer, caller gone): publishing it now would only show the agent a call that is not theirs.
+
+        Closing events are never dropped: a ``dismissed`` for a popup never shown is harmless, a lost one is not.
+        """
+        if notice.event is not CardEvent.RINGING:
+            return False
+        if (datetime.now(UTC) - notice.at).total_seconds() < LATE_RINGING_SECONDS:
+            return False
+        call = self.tracker.calls.get(notice.call_id)
+        if call is None:
+            return True
+        leg = next((leg for leg in call.legs.values() if leg.agent_id == notice.agent_id and leg.rung_at == notice.at),
+                   None)
+        return leg is None or (leg.state is LegState.DONE and leg.answered_at is None)
+
+    async def shutdown(self, *, timeout: float) -> int:
+        """Carry out the queued effects and hand the waiting call records to the broker, within ``timeout`` s
+        (while ``run`` still runs); returns how many records could not be handed over."""
+        deadline = time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout / 4)
+        except TimeoutError:
+            log.error("shutting down with %d effect batches not dispatched", self._queue.qsize())
+        chains = set(self._chains.values())
+        if chains:
+            _, unfinished = await asyncio.wait(chains, timeout=timeout / 4)
+            if unfinished:
+                log.error("shutting down with %d call(s) whose effects were not carried out", len(unfinished))
+        while self.outbox.pending and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if self.outbox.pending:
+            log.error("shutting down with %d call record(s) the broker did not take", self.outbox.pending)
+        return self.outbox.pending
 
     async def _resolve(self, raw: str) -> dict[str, Any]:
         settings = self.settings

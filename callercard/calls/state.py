@@ -10,9 +10,10 @@ Card events per agent: ``ringing`` → (``answered`` → ``ended``) | ``dismisse
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class CardEvent(StrEnum):
@@ -191,3 +192,26 @@ class CallTracker:
     def _leg(self, call_id: str, leg_id: str) -> Leg | None:
         call = self.calls.get(call_id)
         return call.legs.get(leg_id) if call else None
+
+
+def call_to_json(call: Call) -> dict[str, Any]:
+    """A live call as JSON-ready data (datetimes as ISO-8601), for a process handing its calls to its successor."""
+    data = asdict(call)
+    for leg in data["legs"].values():
+        leg["state"] = leg["state"].value
+        for key in ("rung_at", "answered_at", "ended_at"):
+            leg[key] = leg[key].isoformat() if leg[key] else None
+    for key in ("entered_at", "ended_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    return data
+
+
+def call_from_json(data: dict[str, Any]) -> Call:
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    legs = {leg_id: Leg(**{**leg, "state": LegState(leg["state"]), "rung_at": datetime.fromisoformat(leg["rung_at"]),
+                           "answered_at": when(leg["answered_at"]), "ended_at": when(leg["ended_at"])})
+            for leg_id, leg in data["legs"].items()}
+    return Call(**{**data, "legs": legs, "entered_at": datetime.fromisoformat(data["entered_at"]),
+                   "ended_at": when(data["ended_at"])})

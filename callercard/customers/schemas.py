@@ -5,13 +5,39 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 AccountId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]*$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Status = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32,
                                           pattern=r"^[a-z][a-z_-]*$")]
+
+
+_INT64 = range(-(2**63), 2**63)
+_MAX_EXTRA_DEPTH = 20
+
+
+def _storable(extra: dict[str, Any]) -> dict[str, Any]:
+    """Free-form ``extra`` as MongoDB can store it: keys without ``.``, NUL or a leading ``$``, 64-bit
+    integers, limited nesting. Checked here so a bad value is a 422 naming it, never a failed write."""
+
+    def check(value: Any, where: str, depth: int) -> None:
+        if depth > _MAX_EXTRA_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {_MAX_EXTRA_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key.startswith("$") or "." in key or "\x00" in key:
+                    raise ValueError(f"{where}: key {key!r} may not contain '.' or NUL, nor start with '$'")
+                check(item, f"{where}.{key}", depth + 1)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                check(item, f"{where}[{index}]", depth + 1)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            raise ValueError(f"{where}: integers must fit in 64 bits")
+
+    check(extra, "extra", 0)
+    return extra
 
 
 class PhoneKind(StrEnum):
@@ -38,7 +64,7 @@ class AccountIn(BaseModel):
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=50)
     crm_url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://")] | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: Annotated[dict[str, Any], AfterValidator(_storable)] = Field(default_factory=dict)
 
 
 class AccountWithId(AccountIn):

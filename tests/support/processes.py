@@ -34,8 +34,9 @@ def settings_kwargs(env: Mapping[str, str]) -> dict[str, str]:
 class Process:
     """A callercard subprocess with its output in test-artifacts/<name>.log."""
 
-    def __init__(self, name: str, args: list[str], env: Mapping[str, str]) -> None:
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str], *, new_session: bool = False) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
+        self.new_session = new_session  # its own process group, so a test can kill it with its children
         self.name = name
         self.args = args
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -43,9 +44,11 @@ class Process:
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        with self.log_path.open("wb") as log:
+        # A restarted process's log follows its predecessor's; a first start begins a fresh one.
+        with self.log_path.open("ab" if self.popen is not None else "wb") as log:
             self.popen = subprocess.Popen([sys.executable, "-m", "callercard.cli", *self.args], env=self.env,
-                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                                          stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                          start_new_session=self.new_session)
         return self
 
     def stop(self, sig_timeout: float = 10) -> None:

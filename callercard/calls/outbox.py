@@ -1,0 +1,88 @@
+"""Hand-offs to the worker that must not be lost: kept in order and retried while the broker is down.
+
+A finished call's record goes to the worker's ``record_call`` through Redis. When Redis is
+down, Celery's publish gives up after a few seconds; without this outbox the record would be
+gone. The outbox keeps every record in memory, in order, and retries the oldest one with a
+short backoff (``retry_max`` seconds at most), so records flow again within about that long
+after the broker returns. Sending twice is harmless: ``record_call`` is idempotent by call id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
+
+
+class TaskOutbox:
+    def __init__(self, send: SendTask, *, retry_initial: float = 0.25, retry_max: float = 2.0,
+                 limit: int = 100_000) -> None:
+        self._send = send
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._limit = limit
+        self._pending: deque[tuple[str, list[Any], dict[str, Any]]] = deque()
+        self._wake = asyncio.Event()
+        self.down_since: float | None = None  # time.monotonic() of the first failed hand-off of an outage
+        self.sent = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def broker_down(self) -> bool:
+        return self.down_since is not None
+
+    def put(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Queue a hand-off; never blocks, never raises."""
+        if len(self._pending) >= self._limit:
+            dropped = self._pending.popleft()
+            log.error("outbox full (%d hand-offs while the broker is down): dropping the oldest, %s %s",
+                      self._limit, dropped[0], _call_id(dropped))
+        self._pending.append((name, args, kwargs))
+        self._wake.set()
+
+    async def run(self) -> None:
+        delay = self._retry_initial
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if await self._send_oldest():
+                delay = self._retry_initial
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+
+    async def _send_oldest(self) -> bool:
+        item = self._pending[0]
+        try:
+            await self._send(*item)
+        except Exception as error:
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                log.warning("broker unavailable (%s: %s); keeping %d hand-off(s) and retrying", type(error).__name__,
+                            str(error)[:200], len(self._pending))
+            return False
+        if self._pending and self._pending[0] is item:  # unless ``put`` dropped it meanwhile
+            self._pending.popleft()
+        self.sent += 1
+        if self.down_since is not None:
+            log.warning("broker back after %.1f s; %d hand-off(s) still pending", time.monotonic() - self.down_since,
+                        len(self._pending))
+            self.down_since = None
+        return True
+
+
+def _call_id(item: tuple[str, list[Any], dict[str, Any]]) -> str:
+    _, args, kwargs = item
+    record = args[0] if args and isinstance(args[0], dict) else {}
+    return f"call {record.get('call_id') or kwargs.get('call_id') or '?'}"
