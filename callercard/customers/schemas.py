@@ -19,8 +19,9 @@ _MAX_EXTRA_DEPTH = 20
 
 
 def _storable(extra: dict[str, Any]) -> dict[str, Any]:
-    """Free-form ``extra`` as MongoDB can store it: keys without ``.``, NUL or a leading ``$``, 64-bit
-    integers, limited nesting. Checked here so a bad value is a 422 naming it, never a failed write."""
+    """Free-form ``extra`` as MongoDB and FerretDB v1 can store it: keys without ``.``, NUL or a leading
+    ``$``, 64-bit integers, no array directly inside an array, limited nesting. Checked here so a bad value is a
+    422 naming it, never a failed write."""
 
     def check(value: Any, where: str, depth: int) -> None:
         if depth > _MAX_EXTRA_DEPTH:
@@ -32,6 +33,8 @@ def _storable(extra: dict[str, Any]) -> dict[str, Any]:
                 check(item, f"{where}.{key}", depth + 1)
         elif isinstance(value, list):
             for index, item in enumerate(value):
+                if isinstance(item, list):  # FerretDB v1 stores no arrays directly inside arrays
+                    raise ValueError(f"{where}[{index}]: an array directly inside an array cannot be stored")
                 check(item, f"{where}[{index}]", depth + 1)
         elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
             raise ValueError(f"{where}: integers must fit in 64 bits")

@@ -16,10 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from asterisk.simulator import AmiSimulator, load_capture
 from callercard.keys import store as keys_store
 from callercard.settings import Settings
-from tests.faults.conftest import events_by_call, wait_no_open_popups, wait_records
+from tests.faults.conftest import events_by_call, wait_http, wait_no_open_popups, wait_records
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
-from tests.support.faults import call_ids, report
+from tests.support.faults import call_ids, free_port, report
 from tests.support.processes import ROOT, Process
 from tests.support.scenarios import SCENARIOS
 
@@ -35,27 +35,32 @@ def rss_kib(process: Process) -> int:
 
 
 @pytest.fixture
-async def listener_logged_in(settings: Settings, fault_env: dict[str, str], start) -> Process:  # type: ignore[no-untyped-def]
-    """A listener logged in to a PBX without calls, reporting to the API's broker: ``/status`` is all ok."""
+async def api_with_pbx(settings: Settings, fault_env: dict[str, str], start) -> str:  # type: ignore[no-untyped-def]
+    """An API process whose PBX is a simulator (for queue and dial actions), with a listener logged in to it so
+    ``/status`` is all ok; returns its URL."""
     simulator = AmiSimulator(load_capture(capture_path("member_login_logout.jsonl")), username=settings.ami_username,
                              secret=settings.ami_secret.get_secret_value(), speed=1.0)
     await simulator.start()
-    listener = start("listener", ami_port=simulator.port, redis_url=fault_env["CALLERCARD_REDIS_URL"])
+    start("listener", ami_port=simulator.port, redis_url=fault_env["CALLERCARD_REDIS_URL"])
+    port = free_port()
+    start("api", api_port=port, ami_port=simulator.port, redis_url=fault_env["CALLERCARD_REDIS_URL"])
     await simulator.wait_logins(1, timeout=30)
-    yield listener
+    await wait_http(f"http://127.0.0.1:{port}/status")
+    yield f"http://127.0.0.1:{port}"
     await simulator.stop()
 
 
 @pytest.mark.parametrize("credential", ["none", "pbx", "agent", "admin"])
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-        credential: str, settings: Settings, api_url: str, db: AsyncDatabase, admin_api: httpx.AsyncClient,
-        listener_logged_in: Process, tmp_path: Path) -> None:
+        credential: str, settings: Settings, db: AsyncDatabase, admin_api: httpx.AsyncClient, api_with_pbx: str,
+        tmp_path: Path) -> None:
+    api_url = api_with_pbx
     await admin_api.put("/api/v1/agents/anna", json={"name": "Anna Smirnova", "devices": ["PJSIP/201"]})
     keys = {"none": None, "pbx": settings.pbx_api_key.get_secret_value(),
             "admin": settings.admin_api_key.get_secret_value(),
             "agent": (await keys_store.create(db, role="agent", name="anna", agent_id="anna"))[1]}
-    async with asyncio.timeout(20):  # the listener's first report reaches /status
-        while (await admin_api.get("/status")).status_code != 200:  # noqa: ASYNC110
+    async with asyncio.timeout(20), httpx.AsyncClient(base_url=api_url) as client:  # the listener reports in
+        while (await client.get("/status")).status_code != 200:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
     command = [str(SCHEMATHESIS), "run", f"{api_url}/openapi.json", "--checks", CHECKS,
                "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "10", "--workers", "1"]
