@@ -423,7 +423,7 @@ async def test_a_playlist_replays_each_capture_in_turn(harness: Harness) -> None
 
 
 async def test_queue_status_lists_the_members_seen_in_the_replay(harness: Harness) -> None:
-    sim = await harness.sim("member_login_logout", speed=50)
+    sim = await harness.sim("member_login_logout", speed=1)  # members leave 0.6 s after the pause
     client = await harness.logged_in(sim)
     await eventually(lambda: "QueueMemberPause" in client.names())
     response = await client.action({"Action": "QueueStatus"})
