@@ -2,7 +2,7 @@
 
 Order matters and the AMI loop must never block: each event goes through the
 synchronous state machine at once (``AmiCallFlow.handle``), and its effects go to
-``CallFlowService``, whose one consumer task does the I/O in order.
+``CallFlowService``, which does each call's I/O in order (different calls side by side).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from bench.common import (
 )
 from bench.loadpbx import LoadPbx
 from bench.lookup_api import ensure_base
-from bench.popup import AGENTS, CAPTURE_CALLERS, agent_id
+from bench.popup import CAPTURE_CALLERS, put_agent_groups
 from callercard.settings import Settings
 
 
@@ -75,10 +75,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", headers=admin,
                                      timeout=10) as http:
-            for group in range(args.groups):
-                for ext, (name, lines) in AGENTS.items():
-                    body = {"name": f"{name} {group}", "devices": [f"Local/{ext}g{group}@agents"], "lines": lines}
-                    (await http.put(f"/api/v1/agents/{agent_id(ext, group)}", json=body)).raise_for_status()
+            await put_agent_groups(http, args.groups)
         api.stop()
         processes.append(start_worker(env, args.worker_concurrency))
         listener = Proc("listener-cost", ["listener"], env).start()

@@ -85,6 +85,14 @@ def agent_id(extension: str, group: int) -> str:
     return f"{AGENTS[extension][0]}-g{group}"
 
 
+async def put_agent_groups(http: httpx.AsyncClient, groups: int) -> None:
+    """Anna, Boris and Vera ``groups`` times over, each group with its own devices (``Local/201g3@agents``)."""
+    for group in range(groups):
+        for ext, (name, lines) in AGENTS.items():
+            body = {"name": f"{name} {group}", "devices": [f"Local/{ext}g{group}@agents"], "lines": lines}
+            (await http.put(f"/api/v1/agents/{agent_id(ext, group)}", json=body)).raise_for_status()
+
+
 class TimedPage(AgentPage):
     """An agent's page that notes when each publication arrived."""
 
@@ -236,10 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         admin = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", headers=admin,
                                      timeout=10) as http:
-            for group in range(args.groups):
-                for ext, (name, lines) in AGENTS.items():
-                    body = {"name": f"{name} {group}", "devices": [f"Local/{ext}g{group}@agents"], "lines": lines}
-                    (await http.put(f"/api/v1/agents/{agent_id(ext, group)}", json=body)).raise_for_status()
+            await put_agent_groups(http, args.groups)
             (await http.put(f"/api/v1/agents/{FLOOR_AGENT}", json={"name": "floor", "devices": [],
                                                                    "lines": []})).raise_for_status()
             pages = await open_pages(http, [*device_agent.values(), FLOOR_AGENT])

@@ -49,6 +49,11 @@ async def delete_agent(services: ServicesDep, _caller: AdminOnly, agent_id: Agen
 async def agent_token(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath) -> AgentToken:
     """An agent's key gets only that agent's token; the token lets Centrifugo read only ``agent:#<agent_id>``."""
     ensure_own_agent(caller, agent_id)
+    return await issue_token(services, agent_id)
+
+
+async def issue_token(services: ServicesDep, agent_id: str) -> AgentToken:
+    """A fresh connection token for an agent in the directory (404 otherwise); the caller has been checked."""
     if await store.get(services.db, agent_id=agent_id) is None:
         raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
     token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)

@@ -69,9 +69,7 @@ async def _visible(svc: ServicesDep, caller: Caller) -> dict[str, Any]:
 async def list_callbacks(svc: ServicesDep, caller: AgentOrAdmin,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     """An agent sees the missed calls that rang them, came to one of their lines, or never reached a queue."""
-    agent_id = caller.agent_id if caller.role is Role.AGENT else None
-    agent = await agents.get(svc.db, agent_id=agent_id) if agent_id else None
-    return await calls.open_callbacks(svc.db, agent_id=agent_id, lines=agent.lines if agent else [], limit=limit)
+    return await calls.open_callbacks(svc.db, query=await _visible(svc, caller), limit=limit)
 
 
 @router.post("/api/v1/callbacks/{call_id}/call", summary="Call the customer back: the agent's phone rings first")

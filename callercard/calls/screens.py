@@ -1,7 +1,7 @@
 """What each agent's widget shows right now, kept in Redis for reloaded pages and for the API's actions.
 
 One hash per agent, ``callercard:screen:<agent_id>``: call id → the last card event published for that
-call, with the ringing leg's channel (what a decline hangs up; never sent to browsers). ``ended`` and
+call, with the ringing leg's channel while it rings (what a decline hangs up; never sent to browsers). ``ended`` and
 ``dismissed`` remove the call. The hash expires a while after its last change, so a screen can never
 stay stuck if an end was lost.
 """
@@ -47,12 +47,8 @@ class Screens:
         payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
                                    direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
                                    card=card).model_dump(mode="json")
-        channel = notice.channel
-        if channel is None and notice.event is not CardEvent.RINGING:
-            previous = await self.get(notice.agent_id, notice.call_id)
-            channel = previous.channel if previous else None
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, notice.call_id, json.dumps({"payload": payload, "channel": channel}))
+            pipe.hset(key, notice.call_id, json.dumps({"payload": payload, "channel": notice.channel}))
             pipe.expire(key, SCREEN_TTL_SECONDS)
             await pipe.execute()
 

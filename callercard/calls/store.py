@@ -84,10 +84,9 @@ def callback_filter(*, agent_id: str | None, lines: list[str]) -> dict[str, Any]
     return query
 
 
-async def open_callbacks(db: AsyncDatabase, *, agent_id: str | None, lines: list[str],
-                         limit: int = 100) -> list[dict[str, Any]]:
-    cursor = (db[CALLS].find(callback_filter(agent_id=agent_id, lines=lines), {"_id": 0})
-              .sort("entered_at", DESCENDING).limit(limit))
+async def open_callbacks(db: AsyncDatabase, *, query: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+    """The calls matching ``query`` (a ``callback_filter``), newest first."""
+    cursor = db[CALLS].find(query, {"_id": 0}).sort("entered_at", DESCENDING).limit(limit)
     return [doc async for doc in cursor]
 
 

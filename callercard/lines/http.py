@@ -43,8 +43,8 @@ def _lines_view(agent: Agent, status: dict[str, dict[str, Any] | None]) -> list[
     view = []
     for number, queue in enumerate(agent.lines, start=1):
         line = status.get(queue)
-        me = next((m for m in (line or {}).get("members", []) if m["interface"] == interface), None)
-        view.append({"line": number, "queue": queue, "known": line is not None,
+        me = switching.member_in(line, interface) if interface else None
+        view.append({"line": number, "queue": queue, "interface": interface, "known": line is not None,
                      "free": line["free"] if line else None, "on_line": line["on_line"] if line else None,
                      "seq": line.get("seq") if line else None,
                      "me": {"member": me is not None, "paused": bool(me and me["paused"])}})

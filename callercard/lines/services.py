@@ -33,7 +33,8 @@ def membership_of(agent: Agent) -> Membership:
     return Membership(interface=interface, state_interface=device)
 
 
-def _member(line: dict[str, Any] | None, interface: str) -> dict[str, Any] | None:
+def member_in(line: dict[str, Any] | None, interface: str) -> dict[str, Any] | None:
+    """The member ``interface`` in a line's saved status, if there."""
     return next((m for m in (line or {}).get("members", []) if m["interface"] == interface), None)
 
 
@@ -47,7 +48,7 @@ async def switch(*, pbx: AmiActions, agent: Agent, line: int | None,
     chosen = agent.lines[line - 1] if line is not None else None
     done: list[str] = []
     if chosen is not None:
-        member = _member(status.get(chosen), me.interface)
+        member = member_in(status.get(chosen), me.interface)
         if member is None:
             try:
                 await pbx.queue_add(queue=chosen, interface=me.interface, member_name=agent.name,
@@ -65,7 +66,7 @@ async def switch(*, pbx: AmiActions, agent: Agent, line: int | None,
         if queue == chosen:
             continue
         known = status.get(queue)
-        member = _member(known, me.interface)
+        member = member_in(known, me.interface)
         if known is not None and member is None:
             continue  # the board says the agent is not there: nothing to leave
         if member is not None and member.get("paused"):

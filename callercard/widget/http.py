@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
 from fastapi import APIRouter, Response
-from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
-from callercard import centrifugo
-from callercard.agents import store as agents
+from callercard.agents.http import AgentIdPath, issue_token
+from callercard.agents.schemas import AgentToken
 from callercard.api.deps import ServicesDep
 from callercard.errors import CallercardError, NotFound
 
@@ -51,11 +49,7 @@ async def demo_page(services: ServicesDep) -> HTMLResponse:
 @router.post("/demo/token/{agent_id}", summary="The demo helpdesk's token endpoint (demo only: no login)",
              include_in_schema=False)
 async def demo_token(services: ServicesDep,
-                     agent_id: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]) -> dict[str, object]:
+                     agent_id: AgentIdPath) -> AgentToken:
     """What a real helpdesk's backend does after its own login: ask callercard for this agent's token."""
     _demo_enabled(services)
-    if await agents.get(services.db, agent_id=agent_id) is None:
-        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
-    token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)
-    return {"token": token.token, "channel": token.channel, "websocket_url": token.websocket_url,
-            "expires_at": token.expires_at}
+    return await issue_token(services, agent_id)

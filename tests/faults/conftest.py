@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.customers.importer import csv_row_to_account
@@ -56,15 +56,6 @@ def settings(env: dict[str, str]) -> Settings:
     with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongo_database)
     return settings
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
-    client: AsyncMongoClient = AsyncMongoClient(settings.mongo_url, tz_aware=True)
-    try:
-        yield client[settings.mongo_database]
-    finally:
-        await client.close()
 
 
 @pytest.fixture(scope="session")

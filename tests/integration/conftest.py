@@ -9,8 +9,7 @@ import httpx
 import pytest
 import redis
 from celery import Celery
-from pymongo import AsyncMongoClient, MongoClient
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo import MongoClient
 
 from callercard.customers.importer import csv_row_to_account
 from callercard.lines.store import LINES_KEY
@@ -46,15 +45,6 @@ def settings(base_settings: Settings) -> Settings:
         stale = [LINES_KEY, *client.scan_iter(match="callercard:screen:*")]
         client.delete(*stale)
     return base_settings
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:
-    client: AsyncMongoClient = AsyncMongoClient(settings.mongo_url, tz_aware=True)
-    try:
-        yield client[settings.mongo_database]
-    finally:
-        await client.close()
 
 
 @pytest.fixture(scope="session")

@@ -164,10 +164,10 @@ class Widget {
   onLineStatus(status) {
     const line = this.lines.get(status.queue);
     if (!line || (line.seq && status.seq < line.seq)) return;
-    Object.assign(line, { free: status.free, on_line: status.on_line, seq: status.seq, known: true });
+    const me = line.interface && (status.members || []).find((member) => member.interface === line.interface);
+    Object.assign(line, { free: status.free, on_line: status.on_line, seq: status.seq, known: true,
+      me: { member: Boolean(me), paused: Boolean(me && me.paused) } });
     this.renderLines();
-    // The agent's own membership is only in the API's view: refresh it after a change.
-    this.loadLines();
   }
 
   async chooseLine(line) {
