@@ -98,12 +98,31 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"callercard: {path}: no such file", file=sys.stderr)
         return 2
+    from callercard import redis
+
     progress = ProgressBar(total=count_rows(path), label=args.kind)
     options = {"region": settings.default_region, "area_code": settings.default_area_code, "progress": progress}
-    if args.kind == "customers":
-        summary = _with_db(settings, lambda db: import_customers(db, path, **options))
-    else:
-        summary = _with_db(settings, lambda db: import_dnc(db, path, by=f"import:{path.name}", **options))
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        redis_client = redis.connect(settings)
+        unannounced = False
+
+        async def announce(numbers: list[str]) -> None:  # the API processes' cached cards of these numbers
+            nonlocal unannounced
+            # Once Redis failed, do not wait on it for every batch: the cards expire on their own.
+            unannounced = unannounced or not await redis.announce_changed_numbers(redis_client, numbers)
+
+        try:
+            if args.kind == "customers":
+                return await import_customers(db, path, announce=announce, **options)
+            return await import_dnc(db, path, by=f"import:{path.name}", announce=announce, **options)
+        finally:
+            if unannounced:
+                print(f"callercard: Redis was unreachable; the API may answer old cards for up to "
+                      f"{settings.lookup_local_cache_seconds:g} s", file=sys.stderr)
+            await redis_client.aclose()
+
+    summary = _with_db(settings, work)
     print(summary.report())
     return 0
 

@@ -1,9 +1,11 @@
-"""Redis: the Celery broker, and the listener's reports of its AMI login."""
+"""Redis: the Celery broker, the listener's reports of its AMI login, and announcements of changed numbers."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,6 +20,11 @@ LISTENER_CALLS_KEY = "callercard:listener:calls"
 LISTENER_CALLS_TTL_SECONDS = 3600
 # The listener refreshes its report every few seconds; an older one means it is gone.
 LISTENER_STATE_TTL_SECONDS = 15
+# What a card shows changed for these numbers (a JSON list), or for every number ("*").
+NUMBERS_CHANGED_CHANNEL = "callercard:numbers-changed"
+EVERY_NUMBER = "*"
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -59,3 +66,54 @@ async def save_listener_calls(client: aioredis.Redis, snapshot: dict[str, Any]) 
 async def take_listener_calls(client: aioredis.Redis) -> dict[str, Any] | None:
     raw = await client.getdel(LISTENER_CALLS_KEY)
     return json.loads(raw) if raw else None
+
+
+async def announce_changed_numbers(client: aioredis.Redis, numbers: Iterable[str] | None) -> bool:
+    """Tell every API process to forget these numbers' cards (``None``: every card). Never raises; False: not sent.
+
+    Sent after the store took the change. A lost announcement leaves a card at most its
+    local cache expiry old, so the writer's own work is not failed for it.
+    """
+    payload = EVERY_NUMBER if numbers is None else json.dumps(sorted(set(numbers)))
+    if payload == "[]":
+        return True
+    try:
+        await client.publish(NUMBERS_CHANGED_CHANNEL, payload)
+    except (RedisError, OSError) as error:
+        log.warning("could not announce changed numbers (%s: %s); cached cards expire on their own",
+                    type(error).__name__, error)
+        return False
+    return True
+
+
+async def follow_changed_numbers(client: aioredis.Redis, *, on_subscribed: Callable[[], None],
+                                 on_changed: Callable[[list[str]], None], on_everything_changed: Callable[[], None],
+                                 ping_seconds: float = 2.0) -> None:
+    """Hand each announcement to the callbacks until the channel fails; raises then (never returns).
+
+    ``on_subscribed`` runs at every (re)subscription: announcements sent in between were missed.
+    A silent connection is pinged; no reply within three pings counts as a dead link.
+    """
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(NUMBERS_CHANGED_CHANNEL)
+        last_heard = time.monotonic()
+        while True:
+            message = await pubsub.get_message(timeout=ping_seconds)
+            now = time.monotonic()
+            if message is None:
+                if now - last_heard > 3 * ping_seconds:
+                    raise ConnectionError(f"no reply on {NUMBERS_CHANGED_CHANNEL} for {now - last_heard:.1f} s")
+                await pubsub.ping()
+                continue
+            last_heard = now
+            if message["type"] == "subscribe":
+                on_subscribed()
+            elif message["type"] == "message":
+                data = message["data"]
+                if data == EVERY_NUMBER:
+                    on_everything_changed()
+                else:
+                    on_changed(json.loads(data))
+    finally:
+        await pubsub.aclose()

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8090, ge=1, le=65535)
     lookup_budget_ms: int = Field(default=300, ge=10, le=10000)
+    # Cards the API answered, kept in its memory while it hears every change on Redis; 0 turns it off.
+    lookup_local_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    lookup_local_cache_entries: int = Field(default=20000, ge=0, le=1_000_000)
     dnc_fail_closed: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
     demo_enabled: bool = False

@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from callercard import mongo
+from callercard import mongo, redis
 from callercard.settings import Settings
 
 T = TypeVar("T")
@@ -24,12 +25,19 @@ class WorkerRuntime:
         self.settings = settings
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mongo: AsyncMongoClient | None = None
+        self._redis: aioredis.Redis | None = None
 
     @property
     def db(self) -> AsyncDatabase:
         if self._mongo is None:
             self._mongo = mongo.connect(self.settings)
         return mongo.database(self._mongo, self.settings)
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = redis.connect(self.settings)
+        return self._redis
 
     def run(self, work: Callable[[WorkerRuntime], Awaitable[T]]) -> T:
         if self._loop is None or self._loop.is_closed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ from callercard.customers import http as customers_http
 from callercard.dnc import http as dnc_http
 from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
+from callercard.lookup.local_cache import LocalCardCache, keep_fresh
 from callercard.settings import Settings
 from callercard.widget import http as widget_http
 from worker.app import create_celery
@@ -45,15 +47,21 @@ def create_app(settings: Settings) -> FastAPI:
         pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                                     secret=settings.ami_secret.get_secret_value(),
                                     timeout=settings.ami_action_timeout_ms / 1000))
+        local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
+                                     ttl_seconds=settings.lookup_local_cache_seconds)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
                                       pbx_calls=HttpCallFlow(tracker=tracker), call_service=call_service, pbx=pbx,
-                                      screens=screens)
+                                      screens=screens, local_cards=local_cards)
         consumer = asyncio.create_task(call_service.run())
+        card_changes = asyncio.create_task(keep_fresh(local_cards, redis_client))
         try:
             yield
         finally:
             await call_service.shutdown(timeout=5)  # a restart loses no queued card event or call record
             consumer.cancel()
+            card_changes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await card_changes
             await cent_client.close()
             await redis_client.aclose()
             await mongo_client.close()

@@ -16,12 +16,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from asterisk.actions import AmiActions
-from callercard import centrifugo
+from callercard import centrifugo, redis
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.screens import Screens
 from callercard.calls.service import CallFlowService
 from callercard.errors import Forbidden, StoreUnavailable, Unauthenticated
 from callercard.keys import store as keys_store
+from callercard.lookup.local_cache import LocalCardCache
 from callercard.settings import Settings
 
 
@@ -35,6 +36,12 @@ class Services:
     call_service: CallFlowService
     pbx: AmiActions
     screens: Screens
+    local_cards: LocalCardCache
+
+    async def cards_changed(self, numbers: list[str]) -> None:
+        """After a write this process made: forget here at once, and tell the other API processes."""
+        self.local_cards.forget(numbers)
+        await redis.announce_changed_numbers(self.redis, numbers)
 
 
 class Role(StrEnum):
@@ -52,7 +59,7 @@ class Caller:
     agent_id: str | None = None
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: FastAPI runs plain functions in a thread
     services: Services = request.app.state.services
     return services
 

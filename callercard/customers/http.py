@@ -30,7 +30,8 @@ async def put_account(services: ServicesDep, _caller: AdminOnly, account_id: Acc
     settings = services.settings
     account = accounts.to_account(AccountWithId(id=account_id, **body.model_dump()),
                                   region=settings.default_region, area_code=settings.default_area_code)
-    [result] = await accounts.upsert_accounts(services.db, accounts=[account])
+    [result], changed_numbers = await accounts.upsert_accounts(services.db, accounts=[account])
+    await services.cards_changed(changed_numbers)
     response.status_code = status.HTTP_201_CREATED if result is UpsertResult.CREATED else status.HTTP_200_OK
     return account
 
@@ -42,7 +43,8 @@ async def get_account(services: ServicesDep, _caller: AdminOnly, account_id: Acc
 
 @router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an account")
 async def delete_account(services: ServicesDep, _caller: AdminOnly, account_id: AccountIdPath) -> Response:
-    await accounts.delete_account(services.db, account_id=account_id)
+    changed_numbers = await accounts.delete_account(services.db, account_id=account_id)
+    await services.cards_changed(changed_numbers)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -63,6 +65,7 @@ async def bulk_upsert(services: ServicesDep, _caller: AdminOnly,
         except ValidationError as error:
             rejected.append({"index": str(index), "id": str(item.get("id", "")),
                              "reason": describe_validation_error(error)})
-    results = await accounts.upsert_accounts(services.db, accounts=valid)
+    results, changed_numbers = await accounts.upsert_accounts(services.db, accounts=valid)
+    await services.cards_changed(changed_numbers)
     return accounts.tally(results, rejected)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,15 @@ def _reason(error: ValidationError | InvalidInput) -> str:
 
 
 async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None,
+                           announce: Callable[[list[str]], Awaitable[None]],
                            progress: ProgressBar | None = None) -> ImportSummary:
+    """``announce`` is handed each batch's changed numbers, once the store has them."""
     summary = ImportSummary()
     batch: list[Account] = []
 
     async def flush() -> None:
-        results = await services.upsert_accounts(db, accounts=batch)
+        results, changed_numbers = await services.upsert_accounts(db, accounts=batch)
+        await announce(changed_numbers)
         summary.created += results.count(UpsertResult.CREATED)
         summary.updated += results.count(UpsertResult.UPDATED)
         summary.unchanged += results.count(UpsertResult.UNCHANGED)

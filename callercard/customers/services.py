@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,6 +20,11 @@ from callercard.customers.schemas import (
 from callercard.errors import InvalidInput, NotFound
 
 _UNSTORED_KEYS = ("_id", "updated_at")
+
+
+class Upserted(NamedTuple):
+    results: list[UpsertResult]  # one per account given, in order
+    changed_numbers: list[str]  # whose cards now read differently: announce them
 
 
 def to_account(incoming: AccountWithId, *, region: str, area_code: str | None) -> Account:
@@ -53,7 +58,7 @@ def _numbers(doc: dict[str, Any] | None) -> set[str]:
 
 
 async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
-                          now: datetime | None = None) -> list[UpsertResult]:
+                          now: datetime | None = None) -> Upserted:
     """Create or replace accounts by id; rewriting an identical account changes nothing (idempotent)."""
     stamp = now or datetime.now(UTC)
     # The last occurrence of an id in one batch wins, as it would row by row.
@@ -81,17 +86,18 @@ async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
         removed += [(n, account_id) for n in sorted(old_numbers - new_numbers)]
         renamed |= new_numbers & old_numbers  # the card shows holder and status: rebuild it
     await store.replace_accounts(db, changed)
-    await store.reindex_numbers(db, added=added, removed=removed, touched=renamed)
-    return [outcome[account.id] for account in accounts]
+    changed_numbers = await store.reindex_numbers(db, added=added, removed=removed, touched=renamed)
+    return Upserted([outcome[account.id] for account in accounts], changed_numbers)
 
 
-async def delete_account(db: AsyncDatabase, *, account_id: str) -> None:
+async def delete_account(db: AsyncDatabase, *, account_id: str) -> list[str]:
+    """Returns the numbers whose cards changed."""
     existing = await store.find_accounts(db, [account_id])
     if account_id not in existing:
         raise NotFound(f"account {account_id!r} does not exist", account_id=account_id)
     await store.delete_accounts(db, [account_id])
     removed = [(number, account_id) for number in sorted(_numbers(existing[account_id]))]
-    await store.reindex_numbers(db, added=[], removed=removed, touched=[])
+    return await store.reindex_numbers(db, added=[], removed=removed, touched=[])
 
 
 async def get_account(db: AsyncDatabase, *, account_id: str) -> Account:

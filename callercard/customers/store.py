@@ -58,8 +58,11 @@ async def delete_accounts(db: AsyncDatabase, account_ids: list[str]) -> None:
 
 
 async def reindex_numbers(db: AsyncDatabase, *, added: list[tuple[str, str]], removed: list[tuple[str, str]],
-                          touched: Iterable[str]) -> None:
-    """Link and unlink (number, account id) pairs, bump ``rev`` of every affected number, drop their cards."""
+                          touched: Iterable[str]) -> list[str]:
+    """Link and unlink (number, account id) pairs, bump ``rev`` of every affected number, drop their cards.
+
+    Returns the affected numbers: their cards changed.
+    """
     linking: dict[str, list[str]] = {}
     for number, account in added:
         linking.setdefault(number, []).append(account)
@@ -84,6 +87,7 @@ async def reindex_numbers(db: AsyncDatabase, *, added: list[tuple[str, str]], re
         cached = await find_by_ids(db[CARD_CACHE], affected, projection={"_id": 1})
         if cached:
             await db[CARD_CACHE].bulk_write([DeleteOne({"_id": number}) for number in cached], ordered=False)
+    return affected
 
 
 async def find_phone_entry(db: AsyncDatabase, number: str) -> dict[str, Any] | None:

@@ -58,6 +58,7 @@ async def flag(svc: ServicesDep, caller: AgentOrAdmin, number: NumberPath, body:
                response: Response) -> DncEntry:
     e164 = _e164(number, svc)
     created = await services.flag(svc.db, e164=e164, incoming=body, by=caller.name)
+    await svc.cards_changed([e164])
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     entry = await store.get(svc.db, e164)
     assert entry is not None
@@ -75,7 +76,9 @@ async def get_entry(svc: ServicesDep, _caller: AgentOrAdmin, number: NumberPath)
 
 @router.delete("/{number}", status_code=status.HTTP_204_NO_CONTENT, summary="Unflag a number (history is kept)")
 async def unflag(svc: ServicesDep, caller: AdminOnly, number: NumberPath) -> Response:
-    await services.unflag(svc.db, e164=_e164(number, svc), by=caller.name)
+    e164 = _e164(number, svc)
+    await services.unflag(svc.db, e164=e164, by=caller.name)
+    await svc.cards_changed([e164])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,12 @@ def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
 
 
 async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None, by: str,
+                     announce: Callable[[list[str]], Awaitable[None]],
                      progress: ProgressBar | None = None) -> ImportSummary:
-    """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone."""
+    """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone.
+
+    ``announce`` is handed each flagged number once the store has it.
+    """
     summary = ImportSummary()
     for line_number, row in read_rows(path, csv_row=_csv_row):
         if progress:
@@ -45,6 +50,7 @@ async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: s
             summary.unchanged += 1
             continue
         created = await services.flag(db, e164=e164, incoming=incoming, by=str(row.get("flagged_by") or by))
+        await announce([e164])
         if created:
             summary.created += 1
         else:

@@ -31,7 +31,8 @@ def parse_number(raw: str, services: ServicesDep) -> phone.Number:
 async def _card(raw: str, services: ServicesDep) -> Card:
     number = parse_number(raw, services)
     return await lookup_within_budget(db=services.db, number=number,
-                                      budget_seconds=services.settings.lookup_budget_seconds)
+                                      budget_seconds=services.settings.lookup_budget_seconds,
+                                      local=services.local_cards)
 
 
 @router.get("", summary="The caller card for a number", response_model=Card)

@@ -18,6 +18,7 @@ from callercard.calls.store import recent_calls
 from callercard.customers import store as customers_store
 from callercard.dnc import services as dnc_services
 from callercard.lookup.cards import CARD_VERSION, Card, build_card
+from callercard.lookup.local_cache import LocalCardCache
 from callercard.mongo import CARD_CACHE
 from callercard.phone import Number, NumberKind
 
@@ -63,10 +64,26 @@ async def _build_and_cache(db: AsyncDatabase, number: Number, *, stale: bool) ->
     return card
 
 
-async def lookup_within_budget(*, db: AsyncDatabase, number: Number, budget_seconds: float) -> Card:
-    """The card, or within ``budget_seconds`` a degraded card from the number alone; never raises for the store."""
+async def lookup_within_budget(*, db: AsyncDatabase, number: Number, budget_seconds: float,
+                               local: LocalCardCache | None = None) -> Card:
+    """The card, or within ``budget_seconds`` a degraded card from the number alone; never raises for the store.
+
+    With ``local``, a card this process answered before and nobody changed since comes from memory.
+    """
+    e164 = number.e164 if number.kind is NumberKind.E164 else None
+    if local is not None and e164 is not None:
+        remembered = local.get(e164)
+        if remembered is not None:
+            # The card says the number as this request gave it (the same caller arrives in many formats).
+            if remembered.number == number.raw:
+                return remembered
+            return remembered.model_copy(update={"number": number.raw})
+        ticket = local.ticket()
     try:
-        return await asyncio.wait_for(resolve_card(db=db, number=number), timeout=budget_seconds)
+        card = await asyncio.wait_for(resolve_card(db=db, number=number), timeout=budget_seconds)
+        if local is not None and e164 is not None:
+            local.put(e164, card, ticket=ticket)
+        return card
     except TimeoutError:
         log.warning("lookup of %s exceeded its %.0f ms budget; answering degraded", number.key,
                     budget_seconds * 1000)

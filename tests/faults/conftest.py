@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.customers.importer import csv_row_to_account
+from callercard.redis import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.faults import PrivateRedis, free_port
@@ -55,6 +57,9 @@ def settings(env: dict[str, str]) -> Settings:
     settings = Settings(**settings_kwargs(env))  # type: ignore[arg-type]
     with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongo_database)
+    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(settings.redis_url) as client:
+        # The API process remembers cards it answered: the store was emptied behind its back.
+        client.publish(NUMBERS_CHANGED_CHANNEL, EVERY_NUMBER)
     return settings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import redis.asyncio as aioredis
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -14,8 +15,8 @@ from callercard.settings import Settings
 from tests.faults.conftest import events_by_call, wait_no_open_popups, wait_records
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
-from tests.support.faults import PrivateRedis, burst, call_ids, call_starts, report
-from tests.support.processes import Process
+from tests.support.faults import PrivateRedis, burst, call_ids, call_starts, free_port, report
+from tests.support.processes import Process, http_answers
 from tests.support.scenarios import SCENARIOS
 
 SCENARIO = "ringall_one_answers"
@@ -85,3 +86,53 @@ async def test_calls_during_a_broker_outage_pop_up_and_are_all_logged_after_it(
            all_logged_after_return_s=round(all_logged - returned, 1), records_lost=0)
     assert handed_over - returned < RECOVER_WITHIN, f"records handed over {handed_over - returned:.1f} s after"
     assert reported - returned < RECOVER_WITHIN, f"listener reported {reported - returned:.1f} s after"
+
+
+async def test_while_redis_is_down_lookups_read_the_store_instead_of_memory(
+        settings: Settings, broker: PrivateRedis, db: AsyncDatabase, start) -> None:  # type: ignore[no-untyped-def]
+    # The API remembers cards only while it hears every change on Redis; deaf, it must not serve a stale one.
+    port = free_port()
+    api = start("api", api_port=port)
+    api.wait_until(http_answers(f"http://127.0.0.1:{port}/status"))
+    auth = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=10) as client:
+        async def holder() -> str:
+            response = await client.get("/api/v1/lookup", params={"number": "84951234567"})
+            assert response.status_code == 200 and not response.json()["degraded"], response.text
+            return str(response.json()["display_name"])
+
+        async def change_silently(name: str) -> None:  # no announcement: only a store read can see it
+            await db["accounts"].update_one({"_id": "R-1"}, {"$set": {"holder": name}})
+            await db["card_cache"].delete_many({})
+
+        assert (await client.put("/api/v1/customers/R-1", json={
+            "holder": "Ivan Petrov", "phones": [{"kind": "contact", "number": "84951234567"}]})).status_code == 201
+        assert await holder() == "Ivan Petrov"
+        await change_silently("First Change")
+        assert await holder() == "Ivan Petrov", "with Redis up the card comes from memory"
+
+        broker.stop()
+        stopped = time.monotonic()
+        async with asyncio.timeout(15):
+            while await holder() != "First Change":  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        deaf_after = time.monotonic() - stopped
+        await change_silently("Second Change")
+        assert await holder() == "Second Change", "while deaf every lookup reads the store"
+
+        broker.start()
+        returned = time.monotonic()
+        names = iter(f"Change {n}" for n in range(1000))
+        async with asyncio.timeout(15):
+            while True:  # memory is back once a silent change stays unseen
+                current = await holder()
+                await change_silently(next(names))
+                if await holder() == current:
+                    break
+                await asyncio.sleep(0.1)
+        listening_after = time.monotonic() - returned
+    log = api.log_path.read_text()
+    assert "lost the change announcements" in log
+    report("lookup_memory_redis_outage", memory_off_after_redis_stopped_s=round(deaf_after, 1),
+           memory_back_after_redis_returned_s=round(listening_after, 1), stale_cards_served=0)
+    assert deaf_after < 10, f"memory still served {deaf_after:.1f} s after Redis stopped"

@@ -13,6 +13,7 @@ from pymongo import MongoClient
 
 from callercard.customers.importer import csv_row_to_account
 from callercard.lines.store import LINES_KEY
+from callercard.redis import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs
@@ -44,6 +45,8 @@ def settings(base_settings: Settings) -> Settings:
     with redis.Redis.from_url(base_settings.redis_url) as client:
         stale = [LINES_KEY, *client.scan_iter(match="callercard:screen:*")]
         client.delete(*stale)
+        # The API process remembers cards it answered: the store was emptied behind its back.
+        client.publish(NUMBERS_CHANGED_CHANNEL, EVERY_NUMBER)
     return base_settings
 
 
