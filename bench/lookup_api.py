@@ -5,7 +5,10 @@ One API process (``callercard api``, uvicorn, as deployed) on the bench database
 
 - ``ping``: the trivial route of the same app, served the same way (the ceiling);
 - ``warm``: numbers of the base whose cards are cached (each looked up once beforehand; the first
-  accounts of the base, see ``lookup_phases``);
+  accounts of the base, see ``lookup_phases``), as deployed: the API's memory in front of the store's
+  card cache (an entry lives 10 s, so each number's first request in the phase may read the store);
+- ``warm_store``: the same numbers from a second API process started with its memory off
+  (``CALLERCARD_LOOKUP_LOCAL_CACHE_SECONDS=0``): every request reads the store's card cache;
 - ``cold``: numbers never looked up (the card cache is emptied first and no number repeats), so every
   request builds its card from the phone index and accounts and caches it.
 
@@ -133,6 +136,12 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
             profiler.wait(timeout=60)
     finally:
         api.stop()
+    api = start_api({**env, "CALLERCARD_LOOKUP_LOCAL_CACHE_SECONDS": "0"}, name=f"api-lookup-{accounts}-store")
+    try:
+        watch["api"] = api.pid
+        phases |= {"warm_store": run(warm_paths, connections), "warm_store_1conn": run(warm_paths, 1)}
+    finally:
+        api.stop()
     for name in ("cold", "cold_1conn"):
         phases[name]["all_cold"] = phases[name]["requests"] <= phases[name]["distinct_paths"]
     ping_rps = phases["ping"]["rps"]
@@ -140,8 +149,9 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
         if profile else {}
     return {**extra, "accounts": accounts, "seconds": seconds, "connections": connections, "phases": phases,
             "warmup_degraded": warmup_degraded,
-            "throughput_ratio": {k: round(phases[k]["rps"] / ping_rps, 3) for k in ("warm", "cold")},
-            "p99_ms_1conn": {k: phases[f"{k}_1conn"]["percentiles_ms"]["99"] for k in ("ping", "warm", "cold")}}
+            "throughput_ratio": {k: round(phases[k]["rps"] / ping_rps, 3) for k in ("warm", "warm_store", "cold")},
+            "p99_ms_1conn": {k: phases[f"{k}_1conn"]["percentiles_ms"]["99"]
+                             for k in ("ping", "warm", "warm_store", "cold")}}
 
 
 def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
