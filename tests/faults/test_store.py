@@ -21,6 +21,14 @@ SCENARIO = "ringall_one_answers"
 STALL, GONE = 6.0, 6.0
 
 
+async def first_full_card(pbx: httpx.AsyncClient, number: str, timeout: float = 10) -> dict:
+    """The store is back: one answer may still miss the budget on a loaded machine, not every one."""
+    async with asyncio.timeout(timeout):
+        while (card := (await pbx.get("/api/v1/lookup", params={"number": number})).json())["degraded"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    return card
+
+
 async def test_while_the_store_is_out_lookups_answer_degraded_in_budget_and_the_log_catches_up(
         settings: Settings, api_process: Process, pages: dict[str, AgentPage], db: AsyncDatabase,
         start) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +78,7 @@ async def test_while_the_store_is_out_lookups_answer_degraded_in_budget_and_the_
             records = await wait_records(db, call_ids(timeline), timeout=60)
             caught_up = time.monotonic()
             still_open = await wait_no_open_popups(pages, timeout=10)
-            after = (await pbx.get("/api/v1/lookup", params={"number": "+7 495 987-65-43"})).json()
+            after = await first_full_card(pbx, "+7 495 987-65-43")
         for process in (api, worker, listener):
             assert process.popen is not None and process.popen.poll() is None, f"{process.name} must not exit"
     finally:
