@@ -61,6 +61,10 @@ class CardNotifier:
                    still_wanted: StillWanted | None = None) -> bool:
         return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
 
+    async def card(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                   still_wanted: StillWanted | None = None) -> bool:
+        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
+
     async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
                      still_wanted: StillWanted | None = None) -> bool:
         """Publish ``notice``; ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""

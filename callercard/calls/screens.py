@@ -44,6 +44,14 @@ class Screens:
         if notice.event in _CLOSING:
             await self._client.hdel(key, notice.call_id)
             return
+        if notice.event is CardEvent.CARD:  # the same popup or call, now with its card
+            shown = await self.get(notice.agent_id, notice.call_id)
+            if shown is None:
+                return
+            shown.payload["card"] = card
+            await self._client.hset(key, notice.call_id, json.dumps({"payload": shown.payload,
+                                                                     "channel": shown.channel}))
+            return
         payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
                                    direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
                                    card=card).model_dump(mode="json")

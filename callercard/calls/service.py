@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
 # A ringing this far behind the PBX (a slow or down Centrifugo delays the queue) is dropped once its ring is over.
 LATE_RINGING_SECONDS = 1.0
+_SHOWING_A_CARD = (CardEvent.RINGING, CardEvent.ANSWERED)
 
 
 def celery_sender(celery: Celery) -> SendTask:
@@ -65,6 +67,8 @@ class CallFlowService:
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
         self._background: set[asyncio.Task[None]] = set()
+        self._card_awaited: set[tuple[str, str]] = set()  # (call id, agent id) shown a pending card
+        self._card_late: set[str] = set()  # calls whose card was not found within one wait: no popup waits again
 
     def submit(self, effects: Effects) -> None:
         """Queue effects; never blocks, never raises."""
@@ -98,9 +102,12 @@ class CallFlowService:
         for call in effects.finished:
             per_call.setdefault(call.call_id, Effects()).finished.append(call)
         for call_id, part in per_call.items():
-            task = asyncio.create_task(self._after(self._chains.get(call_id), call_id, part))
-            self._chains[call_id] = task
-            task.add_done_callback(lambda done, key=call_id: self._forget_chain(key, done))
+            self._chain(call_id, part)
+
+    def _chain(self, call_id: str, effects: Effects) -> None:
+        task = asyncio.create_task(self._after(self._chains.get(call_id), call_id, effects))
+        self._chains[call_id] = task
+        task.add_done_callback(lambda done, key=call_id: self._forget_chain(key, done))
 
     def _forget_chain(self, call_id: str, task: asyncio.Task[None]) -> None:
         if self._chains.get(call_id) is task:
@@ -120,6 +127,8 @@ class CallFlowService:
                 log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
                             notice.agent_id, (datetime.now(UTC) - notice.at).total_seconds())
                 continue
+            if notice.event is CardEvent.CARD and not self._on_screen(notice):
+                continue  # the call left the agent's screen before its card was found
             call = self.tracker.calls.get(notice.call_id)
             direction = call.direction if call else "inbound"
             card = await self._card(notice.call_id)
@@ -127,13 +136,38 @@ class CallFlowService:
                                         still_wanted=lambda n=notice: not self._stale_ringing(n))
             if not self._stale_ringing(notice):  # dropped while retrying: not on the agent's screen either
                 await self._remember_screen(notice, direction=direction, card=card)
+            awaited = (notice.call_id, notice.agent_id)
+            if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
+                    and awaited not in self._card_awaited:
+                self._card_awaited.add(awaited)
+                self._spawn(self._card_when_found(notice))
         for call in effects.finished:
             record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
                                  area_code=self.settings.default_area_code)
             self.outbox.put(RECORD_CALL, [record], {})
             task = self._cards.pop(call.call_id, None)
+            self._card_late.discard(call.call_id)
             if task is not None and not task.done():
                 task.cancel()
+
+    async def _card_when_found(self, shown: Notice) -> None:
+        """The lookup outlived the ringing's wait for it: send the card once found, behind the call's other events."""
+        task = self._cards.get(shown.call_id)
+        try:
+            if task is None:
+                return
+            await asyncio.wait({task})  # the lookup ends within its own budget; a finished call cancels it
+            if task.cancelled() or task.exception() is not None:
+                return
+            self._chain(shown.call_id, Effects(notices=[replace(shown, event=CardEvent.CARD)]))
+        finally:
+            self._card_awaited.discard((shown.call_id, shown.agent_id))
+
+    def _on_screen(self, notice: Notice) -> bool:
+        """Whether the agent's leg that ``notice`` is about still rings or is answered."""
+        call = self.tracker.calls.get(notice.call_id)
+        return call is not None and any(
+            leg.agent_id == notice.agent_id and leg.state is not LegState.DONE for leg in call.legs.values())
 
     async def _remember_screen(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
         if self._screens is None:
@@ -191,12 +225,18 @@ class CallFlowService:
         return card.model_dump(mode="json")
 
     async def _card(self, call_id: str) -> dict[str, Any] | None:
+        """The call's card, waiting for it up to the lookup budget once per call: the other agents' popups of a
+        ring-all do not each wait again in turn; a card found later reaches them as a ``card`` event."""
         task = self._cards.get(call_id)
         if task is None:
             return None
+        if call_id in self._card_late:
+            found = task.done() and not task.cancelled() and task.exception() is None
+            return task.result() if found else {"pending": True}
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.settings.lookup_budget_seconds)
         except TimeoutError:
+            self._card_late.add(call_id)
             return {"pending": True}
 
     def _spawn(self, work: Awaitable[None]) -> None:

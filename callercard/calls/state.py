@@ -21,6 +21,8 @@ class CardEvent(StrEnum):
     ANSWERED = "answered"
     ENDED = "ended"
     DISMISSED = "dismissed"
+    # The resolved card of a call already on the agent's screen whose card was still being looked up.
+    CARD = "card"
 
 
 class LegState(StrEnum):

@@ -16,6 +16,7 @@ from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
 from tests.support.faults import TcpProxy, burst, call_ids, call_starts, free_port, report
 from tests.support.processes import Process
+from tests.support.scenarios import SCENARIOS
 
 SCENARIO = "ringall_one_answers"
 STALL, GONE = 6.0, 6.0
@@ -102,3 +103,46 @@ async def test_while_the_store_is_out_lookups_answer_degraded_in_budget_and_the_
     report("store_outage", stalled_s=STALL, gone_s=GONE, calls=len(starts), calls_ringing_during_outage=len(during),
            lookups_during_outage=len(latencies), slowest_lookup_ms=round(max(latencies) * 1000),
            log_caught_up_after_return_s=round(caught_up - back, 1), records_lost=0)
+
+
+async def test_a_card_found_after_the_ring_reaches_the_screens_still_showing_the_call(
+        settings: Settings, pages: dict[str, AgentPage], start) -> None:  # type: ignore[no-untyped-def]
+    # The store answers the caller's lookup only after the phones ring: the ringing says "pending", then
+    # a "card" event brings the card to every agent the call is still in front of, and to no one else.
+    proxy = await TcpProxy.for_url(settings.mongo_url).start()
+    simulator = AmiSimulator(load_capture(capture_path(f"{SCENARIO}.jsonl")), username=settings.ami_username,
+                             secret=settings.ami_secret.get_secret_value(), speed=0.5,
+                             shared_timeline=True)
+    await simulator.start()
+    start("listener", ami_port=simulator.port, mongo_url=proxy.url(settings.mongo_url), mongo_timeout_ms=20000)
+    try:
+        await simulator.wait_logins(1, timeout=30)
+        proxy.hold()
+        simulator.start_timeline()
+        async with asyncio.timeout(30):
+            while not any(page.received for page in pages.values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        rang_at = time.monotonic()
+        await asyncio.sleep(0.3)
+        proxy.release()
+        held_after_ring = time.monotonic() - rang_at
+        await simulator.wait_finished(timeout=60)
+        still_open = await wait_no_open_popups(pages, timeout=10)
+    finally:
+        await simulator.stop()
+        await proxy.stop()
+
+    assert still_open == {}
+    _, expected, *_ = SCENARIOS[SCENARIO]
+    for agent_id, page in pages.items():
+        assert [e["event"] for e in page.received] == expected.get(agent_id, []), agent_id
+        ringing = next(e for e in page.received if e["event"] == "ringing")
+        assert ringing["card"] == {"pending": True}, "the store was held: the ring could not wait for the card"
+        for update in page.card_updates:
+            assert update["agent_id"] == agent_id and update["call_id"] == ringing["call_id"]
+            assert update["card"]["display_name"] == "Elena Morozova" and not update["card"]["degraded"]
+        closed_at = next(i for i, e in enumerate(page.everything) if e["event"] in ("ended", "dismissed"))
+        assert all(e["event"] != "card" for e in page.everything[closed_at:]), f"{agent_id}: card after the close"
+    assert len(pages["vera"].card_updates) == 1, "Vera ends up answering: her screen shows the call throughout"
+    report("card_after_ring", store_held_after_ring_s=round(held_after_ring, 1),
+           agents_updated=sorted(a for a, p in pages.items() if p.card_updates))

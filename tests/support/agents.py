@@ -34,7 +34,9 @@ class AgentPage(SubscriptionEventHandler):
     def __init__(self, *, agent_id: str, token: str, websocket_url: str, channel: str) -> None:
         self.agent_id = agent_id
         self.channel = channel
-        self.received: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []  # the calls' lifecycle: ringing, answered, ended, dismissed
+        self.card_updates: list[dict[str, Any]] = []  # "card": a call's card found after it was shown
+        self.everything: list[dict[str, Any]] = []  # both, in the order they arrived
         self.unsubscribed: list[UnsubscribedContext] = []
         self.errors: list[SubscriptionErrorContext] = []
         self._changed = asyncio.Event()
@@ -61,7 +63,9 @@ class AgentPage(SubscriptionEventHandler):
         await self.client.disconnect()
 
     async def on_publication(self, ctx: PublicationContext) -> None:
-        self.received.append(ctx.pub.data)
+        data = ctx.pub.data
+        self.everything.append(data)
+        (self.card_updates if isinstance(data, dict) and data.get("event") == "card" else self.received).append(data)
         self._changed.set()
 
     async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:

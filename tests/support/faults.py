@@ -65,6 +65,8 @@ class TcpProxy:
 
     Stalled: connections are accepted and held, nothing is forwarded either way (a server that hangs). Cut:
     every connection is aborted and new ones are refused (a server that is gone). ``restore()`` forwards again.
+    Held (``hold()``): connections stay up and what is sent waits in the proxy until ``release()`` (a server
+    that is slow to answer).
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -74,6 +76,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
@@ -97,6 +101,12 @@ class TcpProxy:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     def stall(self) -> None:
         self.mode = "stall"
@@ -138,6 +148,7 @@ class TcpProxy:
     async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while self.mode == "forward" and (data := await source.read(65536)):
+                await self._flowing.wait()
                 if self.mode != "forward":
                     return
                 sink.write(data)

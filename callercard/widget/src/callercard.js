@@ -141,6 +141,10 @@ class Widget {
     if (event.event === "ended" || event.event === "dismissed") {
       this.calls.delete(event.call_id);
       this.loadMissed();
+    } else if (event.event === "card") { // the card of a call already shown, found after it rang
+      const known = this.calls.get(event.call_id);
+      if (!known) return;
+      this.calls.set(event.call_id, { ...known, card: event.card });
     } else {
       const known = this.calls.get(event.call_id);
       if (known && known.event === "answered" && event.event === "ringing") return; // late ringing
