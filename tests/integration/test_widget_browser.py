@@ -15,9 +15,12 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
+from asterisk.simulator import AmiSimulator, load_capture
 from callercard.calls import store as calls_store
 from callercard.settings import Settings
 from tests.integration.test_desk import missed_record, recorded_actions, without_action_id
+from tests.support.captures import capture_path
+from tests.support.faults import TcpProxy
 from tests.support.pbx import actions, listening, recorded_answer, recorded_pbx
 from tests.support.processes import ARTIFACTS, ROOT, Process
 
@@ -103,6 +106,32 @@ async def test_ring_all_pops_up_for_three_agents_and_the_answering_agent_keeps_t
         await vera.screenshot("3-ended")
         for desk in (anna, boris, vera):
             await expect(desk.popups).to_have_count(0)
+
+
+async def test_a_popup_that_rang_before_the_card_was_found_is_filled_in_when_it_is(
+        settings: Settings, service_env: dict[str, str], desks, seeded: dict[str, str]) -> None:
+    anna = await desks("anna")
+    proxy = await TcpProxy.for_url(settings.mongo_url).start()  # the listener's store, held during the ring
+    slow_store = {**service_env, "CALLERCARD_MONGO_URL": proxy.url(settings.mongo_url),
+                  "CALLERCARD_MONGO_TIMEOUT_MS": "30000"}
+    simulator = AmiSimulator(load_capture(capture_path("ringall_one_answers.jsonl")), username=settings.ami_username,
+                             secret=settings.ami_secret.get_secret_value(), speed=0.25, port=settings.ami_port,
+                             shared_timeline=True)
+    await simulator.start()
+    try:
+        async with listening(slow_store, "browser-late-card"):
+            await simulator.wait_logins(1, timeout=30)
+            proxy.hold()
+            simulator.start_timeline()
+            await expect(anna.popups.locator(".caller-name")).to_have_text("Looking up the caller…", timeout=30_000)
+            await anna.screenshot("1-ringing-card-pending")
+            proxy.release()
+            await expect(anna.popups.locator(".caller-name")).to_have_text(seeded["+74959876543"], timeout=3_000)
+            await anna.screenshot("2-card-found-while-ringing")
+            await expect(anna.popups).to_have_count(0, timeout=20_000)  # Vera answered
+    finally:
+        await simulator.stop()
+        await proxy.stop()
 
 
 async def test_the_red_button_hangs_up_this_agents_ringing_leg_once_and_closes_the_popup(
