@@ -88,7 +88,7 @@ def wrk(base_url: str, paths: list[str], *, bearer: str | None, seconds: int, co
     return result
 
 
-def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connections: int,
+def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connections: int, name: str = "lookup_api",
                   seed: int = 7, profile: bool = False) -> dict[str, Any]:
     """ping, warm and cold phases against one API process on the base in ``env``'s database."""
     rng = random.Random(seed)
@@ -128,7 +128,7 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
             return wrk(base_url, paths, bearer=key, seconds=seconds, connections=conns, watch=watch)
 
         phases = {"ping": run(["/ping"], connections, None)}
-        profiler = py_spy(api.pid, seconds, RESULTS / f"lookup_api_{accounts}_profile.txt") if profile else None
+        profiler = py_spy(api.pid, seconds, RESULTS / f"{name}_{accounts}_profile.txt") if profile else None
         phases |= {"warm": run(warm_paths, connections), "cold": run(cold_paths[:half], connections),
                    "ping_1conn": run(["/ping"], 1, None), "warm_1conn": run(warm_paths, 1),
                    "cold_1conn": run(cold_paths[half:], 1)}
@@ -145,7 +145,7 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
     for name in ("cold", "cold_1conn"):
         phases[name]["all_cold"] = phases[name]["requests"] <= phases[name]["distinct_paths"]
     ping_rps = phases["ping"]["rps"]
-    extra = {"api_profile_during_warm": top_frames(RESULTS / f"lookup_api_{accounts}_profile.txt")} \
+    extra = {"api_profile_during_warm": top_frames(RESULTS / f"{name}_{accounts}_profile.txt")} \
         if profile else {}
     return {**extra, "accounts": accounts, "seconds": seconds, "connections": connections, "phases": phases,
             "warmup_degraded": warmup_degraded,
@@ -192,6 +192,7 @@ def main() -> None:
     before = machine()
     base = ensure_base(env, args.accounts)
     result = lookup_phases(env, accounts=args.accounts, seconds=args.seconds, connections=args.connections,
+                           name=args.name,
                            profile=args.profile)
     write_result(args.name, {"benchmark": "lookup_api", "machine_start": before, "machine_end": machine(),
                                 "base": base, **result})

@@ -11,7 +11,8 @@ from typing import Any
 from bench.common import RESULTS
 
 # popup: FerretDB as shipped; *_sqlite_id_index: with the _id index its queries can use (see README)
-POPUP_RESULTS = ("popup_before_fix", "popup", "popup_sqlite_id_index", "popup_50_fixes_sqlite_id_index")
+POPUP_RESULTS = ("popup_before_fix", "popup", "popup_sqlite_id_index", "popup_50_fixes_sqlite_id_index",
+                 "popup_latest_sqlite_id_index")
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -51,9 +52,9 @@ def rows() -> list[str]:
                        f"{cards['calls_rung']} calls ({cards['first_ringing']}); lookup from call entry p50 "
                        f"{cards['lookup_from_entry_ms'].get('p50')} / p99 {cards['lookup_from_entry_ms'].get('p99')} "
                        f"ms | 100% | {'yes' if share == 1 else 'no'} | |")
-    for name in ("lookup_api",):
+    for name in ("lookup_api", "lookup_api_memory"):  # before / with the API's memory of cards
         if lookup := _load(name):
-            out += _lookup_rows(lookup, _load_text(lookup))
+            out += _lookup_rows(lookup, f"{_load_text(lookup)} ({name})")
     if scale := _load("scale"):
         for run in scale["imports"]:
             out.append(f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) | {run['import_s']} s, "
@@ -66,6 +67,10 @@ def rows() -> list[str]:
         else:
             for lookup in rerun["lookups"]:
                 out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", goals=True)
+    if indexed := _load("scale_sqlite_id_index"):  # the same bases, FerretDB given the _id index, API memory on
+        for lookup in indexed["lookups"]:
+            out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end (scale_sqlite_id_index)",
+                                goals=True)
     for name in ("listener_cost", "listener_cost_after_fix", "listener_cost_40k", "listener_cost_100k"):
         cost = _load(name)
         if cost is None:
