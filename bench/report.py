@@ -54,7 +54,7 @@ def rows() -> list[str]:
                        f"ms | 100% | {'yes' if share == 1 else 'no'} | |")
     for name in ("lookup_api", "lookup_api_memory"):  # before / with the API's memory of cards
         if lookup := _load(name):
-            out += _lookup_rows(lookup, f"{_load_text(lookup)} ({name})")
+            out += _lookup_rows(lookup, _load_text(lookup), run=name)
     if scale := _load("scale"):
         for run in scale["imports"]:
             out.append(f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) | {run['import_s']} s, "
@@ -63,14 +63,16 @@ def rows() -> list[str]:
                        f"{run['machine_end']['loadavg'][0]:.1f} at end |")
         if not (rerun := _load("scale_lookups")):  # a lookups-only rerun on the same bases supersedes
             for lookup in scale["lookups"]:
-                out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", goals=True)
+                out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", run="scale",
+                                    goals=True)
         else:
             for lookup in rerun["lookups"]:
-                out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", goals=True)
+                out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end", run="scale_lookups",
+                                    goals=True)
     if indexed := _load("scale_sqlite_id_index"):  # the same bases, FerretDB given the _id index, API memory on
         for lookup in indexed["lookups"]:
-            out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end (scale_sqlite_id_index)",
-                                goals=True)
+            out += _lookup_rows(lookup, f"{lookup['machine_end']['loadavg'][0]:.1f} at end",
+                                run="scale_sqlite_id_index", goals=True)
     for name in ("listener_cost", "listener_cost_after_fix", "listener_cost_40k", "listener_cost_100k"):
         cost = _load(name)
         if cost is None:
@@ -110,7 +112,7 @@ def _flat(run: dict[str, Any]) -> bool:
 _PHASE_LABELS = {"warm": "warm", "warm_store": "warm, API memory off", "cold": "cold"}
 
 
-def _lookup_rows(lookup: dict[str, Any], load: str, goals: bool = False) -> list[str]:
+def _lookup_rows(lookup: dict[str, Any], load: str, *, run: str, goals: bool = False) -> list[str]:
     phases, n = lookup["phases"], lookup["accounts"]
     out = []
     for name in ("warm", "warm_store", "cold"):
@@ -118,7 +120,7 @@ def _lookup_rows(lookup: dict[str, Any], load: str, goals: bool = False) -> list
             continue
         sat, one = phases[name], phases.get(f"{name}_1conn")
         ratio = lookup["throughput_ratio"][name]
-        label = _PHASE_LABELS[name]
+        label = f"{_PHASE_LABELS[name]} ({run})"
         out.append(f"| lookup {label}, {n:,} accounts, {lookup['connections']} conns | {sat['rps']:,.0f} req/s = "
                    f"{ratio:.1%} of /ping ({phases['ping']['rps']:,.0f}); p50 {sat['percentiles_ms']['50']:.1f} / "
                    f"p99 {sat['percentiles_ms']['99']:.1f} ms; degraded {sat['degraded']}/{sat['requests']} | "
