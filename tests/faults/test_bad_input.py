@@ -20,7 +20,7 @@ from tests.faults.conftest import events_by_call, wait_http, wait_no_open_popups
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
 from tests.support.faults import call_ids, free_port, report
-from tests.support.processes import ROOT, Process
+from tests.support.processes import Process, run_cli
 from tests.support.scenarios import SCENARIOS
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -185,8 +185,7 @@ def test_an_import_with_broken_rows_reports_them_and_imports_the_rest(
                          b'\xff\xfe{"id": "J-6"}\n'                                              # invalid UTF-8
                          b'{"id": "J-7", "holder": "Vera Kozlova", "phones": [{"number": "+79031112233"}]}\n')
         good, bad = {"J-1", "J-7"}, {2, 3, 4, 5, 6}
-    result = subprocess.run([sys.executable, "-m", "callercard.cli", "import", "customers", str(path)],
-                            env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = run_cli(env, "import", "customers", str(path))
     assert result.returncode == 0, result.stderr
     reported = {int(n) for n in re.findall(r"line (\d+):", result.stdout)}
     assert reported >= bad, result.stdout

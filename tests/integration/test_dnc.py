@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from tests.support.processes import ROOT
+from tests.support.processes import run_cli
 
 
 async def test_flag_in_one_format_check_in_another(admin_api: httpx.AsyncClient, pbx_api: httpx.AsyncClient) -> None:
@@ -85,12 +83,7 @@ async def test_csv_export_reimports_to_the_same_set(admin_api: httpx.AsyncClient
     path.write_text(exported + "8 (999) bad,abroad,,,,\n")
     await db["dnc"].delete_many({})
 
-    def run_import() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "callercard.cli", "import", "dnc", str(path)],
-                              env={**service_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                              cwd=ROOT, timeout=60)
-
-    result = run_import()
+    result = run_cli(service_env, "import", "dnc", str(path))
     assert result.returncode == 0, result.stderr
     assert "created 3, updated 0, unchanged 0, rejected 1" in result.stdout
     assert "line 5: number:" in result.stdout

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from callercard.lookup.services import resolve_card
 from callercard.settings import Settings
 from tests.factories import account
 from tests.support.captures import capture_path
-from tests.support.processes import ROOT, Process
+from tests.support.processes import Process, run_cli
 
 EQUIVALENT_FORMATS = ["8 (495) 123-45-67", "84951234567", "+7 495 1234567", "74951234567", "+74951234567"]
 
@@ -181,12 +179,7 @@ async def test_import_then_reimport_changes_nothing(tmp_path: Path, service_env:
     path = tmp_path / "customers.csv"
     path.write_text("\n".join(rows) + "\n")
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "callercard.cli", "import", "customers", str(path)],
-                              env={**service_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                              cwd=ROOT, timeout=60)
-
-    first, second = run(), run()
+    first, second = (run_cli(service_env, "import", "customers", str(path)) for _ in range(2))
     assert first.returncode == 0, first.stderr
     assert "created 2, updated 0, unchanged 0, rejected 2" in first.stdout
     assert "line 3: holder:" in first.stdout and "line 4: phones.0.number:" in first.stdout

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from callercard.settings import Settings
 from tests.factories import account
 from tests.integration.test_desk import missed_record
 from tests.integration.test_lookup import put
-from tests.support.processes import ROOT, Process
+from tests.support.processes import Process, run_cli
 from worker.tasks import RECORD_CALL
 
 NUMBER = "+74951234567"
@@ -48,8 +47,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5) -
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "callercard.cli", *args], env={**env, "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = run_cli(env, *args)
     assert result.returncode == 0, result.stderr
     return result
 

@@ -79,6 +79,12 @@ class Process:
         raise TimeoutError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")
 
 
+def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``callercard ARGS`` as an admin runs it from a shell, with ``env``; the caller checks the outcome."""
+    return subprocess.run([sys.executable, "-m", "callercard.cli", *args], env={**env, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
 def http_answers(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
