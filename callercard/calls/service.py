@@ -40,6 +40,11 @@ LATE_RINGING_SECONDS = 1.0
 _SHOWING_A_CARD = (CardEvent.RINGING, CardEvent.ANSWERED)
 
 
+def _found(lookup: asyncio.Task[dict[str, Any]]) -> bool:
+    """The card lookup finished with a card (not cancelled by the call's end, not failed)."""
+    return lookup.done() and not lookup.cancelled() and lookup.exception() is None
+
+
 def celery_sender(celery: Celery) -> SendTask:
     async def send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         # kombu's publish blocks on Redis: keep it off the event loop. Nobody here reads results: asking for
@@ -157,7 +162,7 @@ class CallFlowService:
             if task is None:
                 return
             await asyncio.wait({task})  # the lookup ends within its own budget; a finished call cancels it
-            if task.cancelled() or task.exception() is not None:
+            if not _found(task):
                 return
             self._chain(shown.call_id, Effects(notices=[replace(shown, event=CardEvent.CARD)]))
         finally:
@@ -231,8 +236,7 @@ class CallFlowService:
         if task is None:
             return None
         if call_id in self._card_late:
-            found = task.done() and not task.cancelled() and task.exception() is None
-            return task.result() if found else {"pending": True}
+            return task.result() if _found(task) else {"pending": True}
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.settings.lookup_budget_seconds)
         except TimeoutError:

@@ -70,7 +70,7 @@ async def lookup_within_budget(*, db: AsyncDatabase, number: Number, budget_seco
 
     With ``local``, a card this process answered before and nobody changed since comes from memory.
     """
-    e164 = number.e164 if number.kind is NumberKind.E164 else None
+    e164 = number.e164  # set exactly for real numbers; withheld and internal ones are never remembered
     if local is not None and e164 is not None:
         remembered = local.get(e164)
         if remembered is not None:
