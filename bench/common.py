@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 VAR = ROOT / "var" / "bench"
 LOGS = VAR / "logs"
-CAPTURES = Path(os.environ.get("CALLERCARD_CAPTURES_DIR", ROOT.parent / "shared" / "ami-captures"))
+CAPTURES = ROOT / "tests" / "captures"
 
 
 def services_up() -> dict[str, str]:

@@ -91,4 +91,5 @@ async def health(client: AsyncClient) -> Health:
         result = await client.info(InfoRequest())
     except CentError as error:
         return Health("centrifugo", False, f"{type(error).__name__}: {error}"[:300])
-    return Health("centrifugo", True, f"{len(result.nodes)} node(s)")
+    versions = sorted({node.version for node in result.nodes if node.version})
+    return Health("centrifugo", True, f"{len(result.nodes)} node(s), version {', '.join(versions) or 'unknown'}")

@@ -35,7 +35,7 @@ PY
 
 # The simulated PBX: real recorded Asterisk sessions (agents joining a line, a ring-all call Vera answers,
 # a missed call, a declined call, ...), replayed in turn and in a loop with fresh call ids, to the real listener.
-captures="${CALLERCARD_CAPTURES_DIR:-$ROOT/../shared/ami-captures}"
+captures="$ROOT/tests/captures"
 playlist=(member_login_logout ringall_one_answers answered_agent_hangs_up no_answer_then_abandon
           decline_then_next_agent withheld_number abandon_while_ringing blind_transfer)
 files=(); for name in "${playlist[@]}"; do files+=("$captures/$name.jsonl"); done

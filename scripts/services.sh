@@ -2,12 +2,13 @@
 # Backing services without Docker: Redis, FerretDB (SQLite backend) and Centrifugo,
 # on loopback, non-default ports, data under var/<profile>/.
 #
-#   scripts/services.sh [--profile demo|test|bench] up|down|status|env
+#   scripts/services.sh [--profile demo|test|bench|fresh] up|down|status|env
 #
-# Installs what is missing (Debian's redis-server; FerretDB and Centrifugo built
-# from the Go module proxy and cached under .cache/ and ~/.cache/callercard so a
-# second run, even from a fresh clone, takes seconds). Waits until each service
-# answers; fails loudly naming the service that does not.
+# Installs what is missing: Debian's redis-server; FerretDB and Centrifugo built from the
+# Go module proxy once per machine into ~/.cache/callercard/go-bin (XDG_CACHE_HOME), each
+# started once (--version) before it is cached, so a broken build never lands there, and
+# checked again at every `up`. Waits until each service answers; fails loudly naming the
+# service (or binary) that does not, and what to do about it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +20,8 @@ case "$PROFILE" in
   demo) PORT_OFFSET=0 ;;
   test) PORT_OFFSET=1 ;;
   bench) PORT_OFFSET=2 ;;
-  *) echo "services: unknown profile '$PROFILE' (demo|test|bench)" >&2; exit 2 ;;
+  fresh) PORT_OFFSET=3 ;;  # the test suite's check of the install path a new machine takes
+  *) echo "services: unknown profile '$PROFILE' (demo|test|bench|fresh)" >&2; exit 2 ;;
 esac
 # A second checkout on the same machine (a git worktree, a CI clone) moves all its ports
 # with CALLERCARD_PORT_OFFSET so its services never meet this checkout's.
@@ -31,15 +33,14 @@ API_PORT=$((8090 + PORT_OFFSET))
 AMI_PORT=$((5038 + PORT_OFFSET))
 
 STATE="$ROOT/var/$PROFILE"
-BIN="$ROOT/.cache/bin"
-MACHINE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/callercard/go-bin"
+BINARY_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/callercard/go-bin"
 ENV_FILE="$STATE/callercard.env"
+# The one Centrifugo configuration: the file production mounts (docker-compose), here with the
+# addresses and secrets from the environment, as there.
+CENTRIFUGO_CONFIG="$ROOT/deploy/centrifugo/config.json"
 
 FERRETDB_VERSION=v1.24.2
 CENTRIFUGO_VERSION=v6.9.1
-# Used only when v6.9.1 cannot be built from the module proxy this machine reaches
-# (see README, "Centrifugo version"): same client protocol and server HTTP API.
-CENTRIFUGO_FALLBACK_VERSION=v5.4.9
 
 log() { printf 'services[%s]: %s\n' "$PROFILE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -59,73 +60,84 @@ ensure_redis() {
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 }
 
-# go_build MODULE VERSION PACKAGE_IN_MODULE OUTPUT
-# `go install MODULE/PKG@VERSION` first; when the proxy refuses the version list
-# that go install reads for its deprecation check, build the exact same version
-# from the module cache with the module's own go.mod and go.sum.
-go_build() {
-  local module=$1 version=$2 pkg=$3 out=$4
-  command -v go >/dev/null 2>&1 || die "go is not installed; this machine kind ships it"
-  local gobin buildlog
-  gobin=$(mktemp -d) buildlog=$(mktemp)
-  local target="$module${pkg:+/$pkg}@$version"
-  log "building $target (first time only; cached afterwards)"
-  if GOBIN="$gobin" GOFLAGS=-modcacherw go install -trimpath "$target" >"$buildlog" 2>&1; then
-    mkdir -p "$(dirname "$out")" && mv "$gobin"/* "$out"
-  else
-    log "go install failed: $(grep -m1 -E '403|error|cannot' "$buildlog" || tail -n 1 "$buildlog")"
-    log "retrying from the module cache"
-    GOFLAGS=-modcacherw go mod download "$module@$version" >>"$buildlog" 2>&1 \
-      || { cat "$buildlog" >&2; rm -rf "$gobin" "$buildlog"; return 1; }
-    local dir
-    dir=$(GOFLAGS=-modcacherw go mod download -json "$module@$version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
-    # Build from a writable copy: some modules generate files before building
-    # (FerretDB's version.txt, normally written by its `bin/task gen-version`).
-    local src
-    src=$(mktemp -d)
-    cp -r "$dir/." "$src" && chmod -R u+w "$src"
-    [[ -d "$src/build/version" ]] && echo "$version" >"$src/build/version/version.txt"
-    mkdir -p "$(dirname "$out")"
-    if ! (cd "$src" && GOFLAGS=-modcacherw go build -trimpath -o "$out" "./${pkg}") >>"$buildlog" 2>&1; then
-      rm -rf "$src"
-      log "build of $target failed:"; grep -m 3 -E 'error|403|cannot|undefined' "$buildlog" >&2
-      rm -rf "$gobin" "$buildlog"; return 1
-    fi
-    rm -rf "$src"
-  fi
-  rm -rf "$gobin" "$buildlog"
+# Each binary's build recipe writes it to $1 from its exact module version; each reports its version
+# the way its own release build does, so `reports_version` can tell a good build from a broken one.
+
+# FerretDB embeds build/version/version.txt (its `bin/task gen-version` writes it; the module zip lacks
+# it, and a binary built without it panics at start): always build from a writable copy of the module
+# source with that file written.
+build_ferretdb() {
+  local out=$1 dir src
+  dir=$(GOFLAGS=-modcacherw go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
+        | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p') || return 1
+  [[ -n "$dir" && -d "$dir/build/version" ]] || { echo "no module source for FerretDB $FERRETDB_VERSION"; return 1; }
+  src=$(mktemp -d)
+  cp -r "$dir/." "$src" && chmod -R u+w "$src"
+  echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
+  (cd "$src" && GOFLAGS=-modcacherw go build -trimpath -o "$out" ./cmd/ferretdb)
+  local rc=$?
+  rm -rf "$src"
+  return $rc
 }
 
-# cached_binary NAME VERSION MODULE PKG: path of the binary, building it once per machine.
+# Centrifugo's release build sets its version with -ldflags (goreleaser); `go install` alone reports 0.0.0.
+build_centrifugo() {
+  local out=$1 gobin rc
+  gobin=$(mktemp -d)
+  GOBIN="$gobin" GOFLAGS=-modcacherw go install -trimpath \
+    -ldflags "-s -w -X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}" \
+    "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
+  rc=$?
+  [[ $rc -eq 0 ]] && mv "$gobin/centrifugo" "$out"
+  rm -rf "$gobin"
+  return $rc
+}
+
+# reports_version NAME BINARY VERSION: the binary starts and says it is VERSION (prints what it said).
+reports_version() {
+  local name=$1 binary=$2 version=$3 said
+  case "$name" in
+    ferretdb) said=$(timeout 10 "$binary" --version 2>&1) ;;
+    centrifugo) said=$(timeout 10 "$binary" version 2>&1) ;;
+  esac
+  local rc=$?
+  printf '%s' "$said" | head -c 400
+  [[ $rc -eq 0 ]] && grep -q -- "${version#v}" <<<"$said"
+}
+
+# cached_binary NAME VERSION: the path of a binary that starts and reports VERSION, built once per machine.
 cached_binary() {
-  local name=$1 version=$2 module=$3 pkg=$4
-  local machine_copy="$MACHINE_CACHE/$name-$version/$name"
-  if [[ ! -x "$machine_copy" ]]; then
-    go_build "$module" "$version" "$pkg" "$machine_copy" || return 1
+  local name=$1 version=$2
+  local cached="$BINARY_CACHE/$name-$version/$name"
+  if [[ -x "$cached" ]]; then
+    reports_version "$name" "$cached" "$version" >/dev/null && { echo "$cached"; return 0; }
+    log "the cached $name at $cached does not start as $version; rebuilding it"
   fi
-  mkdir -p "$BIN"
-  ln -sf "$machine_copy" "$BIN/$name-$version"
-  echo "$BIN/$name-$version"
+  command -v go >/dev/null 2>&1 || die "go is not installed (this machine kind ships it): needed to build $name $version"
+  local work buildlog said started=$SECONDS
+  work=$(mktemp -d) buildlog="$STATE/build-$name.log"
+  mkdir -p "$STATE"
+  log "building $name $version from the Go module proxy (first run on this machine only; log: ${buildlog#"$ROOT"/})"
+  if ! "build_$name" "$work/$name" >"$buildlog" 2>&1; then
+    rm -rf "$work"
+    grep -m 5 -E 'error|denied|403|404|cannot|undefined|no module' "$buildlog" >&2 || tail -n 5 "$buildlog" >&2
+    die "building $name $version failed (full log: $buildlog). Fix: check that the Go module proxy answers ('go env GOPROXY'), then rerun; 'go clean -modcache' if the module cache is damaged"
+  fi
+  # Started once before it is cached: a binary that panics at start (as FerretDB without its
+  # version file does) or reports another version never lands in the cache.
+  if ! said=$(reports_version "$name" "$work/$name" "$version"); then
+    rm -rf "$work"
+    die "the freshly built $name does not start as $version; it said: ${said:-nothing}. Not cached. Fix: this script's build_$name recipe must match $name $version's own release build"
+  fi
+  mkdir -p "$(dirname "$cached")"
+  mv "$work/$name" "$cached.partial" && mv "$cached.partial" "$cached"
+  rm -rf "$work"
+  log "$name $version built in $((SECONDS - started)) s and cached at $cached"
+  echo "$cached"
 }
 
-ensure_ferretdb() {
-  FERRETDB_BIN=$(cached_binary ferretdb "$FERRETDB_VERSION" github.com/FerretDB/FerretDB cmd/ferretdb) \
-    || die "FerretDB $FERRETDB_VERSION could not be built"
-}
-
-ensure_centrifugo() {
-  local refused="$MACHINE_CACHE/centrifugo-$CENTRIFUGO_VERSION.refused"
-  if [[ ! -f "$refused" ]] && CENTRIFUGO_BIN=$(cached_binary centrifugo "$CENTRIFUGO_VERSION" github.com/centrifugal/centrifugo/v6 ""); then
-    CENTRIFUGO_MAJOR=6
-    return
-  fi
-  mkdir -p "$MACHINE_CACHE" && touch "$refused"
-  log "WARNING: Centrifugo $CENTRIFUGO_VERSION cannot be built here (a pinned dependency is refused by the"
-  log "module proxy); using real Centrifugo $CENTRIFUGO_FALLBACK_VERSION. Delete $refused to retry v6."
-  CENTRIFUGO_BIN=$(cached_binary centrifugo "$CENTRIFUGO_FALLBACK_VERSION" github.com/centrifugal/centrifugo/v5 "") \
-    || die "Centrifugo could not be built (neither $CENTRIFUGO_VERSION nor $CENTRIFUGO_FALLBACK_VERSION)"
-  CENTRIFUGO_MAJOR=5
-}
+ensure_ferretdb() { FERRETDB_BIN=$(cached_binary ferretdb "$FERRETDB_VERSION") || exit 1; }
+ensure_centrifugo() { CENTRIFUGO_BIN=$(cached_binary centrifugo "$CENTRIFUGO_VERSION") || exit 1; }
 
 # --- configuration ----------------------------------------------------------
 
@@ -157,41 +169,14 @@ EOF
 
 env_value() { sed -n "s/^$1=//p" "$ENV_FILE"; }
 
-write_centrifugo_config() {
-  local api_key token_secret origins
-  api_key=$(env_value CALLERCARD_CENTRIFUGO_API_KEY)
-  token_secret=$(env_value CALLERCARD_CENTRIFUGO_TOKEN_SECRET)
-  origins="\"http://127.0.0.1:$API_PORT\", \"http://localhost:$API_PORT\""
-  # agent: private channels agent:#<agent_id>, only the agent named after '#' may subscribe.
-  # queues: the shared line-indicator channel every agent's page reads.
-  local namespaces='[
-      {"name": "agent", "allow_user_limited_channels": true, "history_size": 20,
-       "history_ttl": "600s", "force_recovery": true},
-      {"name": "queues", "allow_subscribe_for_client": true, "history_size": 20,
-       "history_ttl": "600s", "force_recovery": true}
-    ]'
-  mkdir -p "$STATE/centrifugo"
-  if [[ $CENTRIFUGO_MAJOR == 6 ]]; then
-    cat >"$STATE/centrifugo/config.json" <<EOF
-{
-  "http_server": {"address": "127.0.0.1", "port": $CENTRIFUGO_PORT},
-  "log": {"level": "info"},
-  "client": {"token": {"hmac_secret_key": "$token_secret"}, "allowed_origins": [$origins]},
-  "http_api": {"key": "$api_key"},
-  "health": {"enabled": true},
-  "channel": {"namespaces": $namespaces}
-}
-EOF
-  else
-    cat >"$STATE/centrifugo/config.json" <<EOF
-{
-  "address": "127.0.0.1", "port": $CENTRIFUGO_PORT, "log_level": "info",
-  "token_hmac_secret_key": "$token_secret", "allowed_origins": [$origins],
-  "api_key": "$api_key", "health": true,
-  "namespaces": $namespaces
-}
-EOF
-  fi
+# Centrifugo reads every option from CENTRIFUGO_<PATH> too (http_api.key -> CENTRIFUGO_HTTP_API_KEY; lists
+# space-separated): what differs per environment comes from here, the rest from $CENTRIFUGO_CONFIG.
+centrifugo_env() {
+  echo "CENTRIFUGO_HTTP_SERVER_ADDRESS=127.0.0.1"
+  echo "CENTRIFUGO_HTTP_SERVER_PORT=$CENTRIFUGO_PORT"
+  echo "CENTRIFUGO_HTTP_API_KEY=$(env_value CALLERCARD_CENTRIFUGO_API_KEY)"
+  echo "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY=$(env_value CALLERCARD_CENTRIFUGO_TOKEN_SECRET)"
+  echo "CENTRIFUGO_CLIENT_ALLOWED_ORIGINS=http://127.0.0.1:$API_PORT http://localhost:$API_PORT"
 }
 
 # --- running ----------------------------------------------------------------
@@ -246,12 +231,13 @@ start_ferretdb() {
 
 start_centrifugo() {
   centrifugo_ok && { reuse_if_ours centrifugo "$CENTRIFUGO_PORT" "$STATE/centrifugo/centrifugo.pid"; return; }
-  write_centrifugo_config
-  nohup "$CENTRIFUGO_BIN" --config "$STATE/centrifugo/config.json" \
+  mkdir -p "$STATE/centrifugo"
+  local -a env_vars
+  mapfile -t env_vars < <(centrifugo_env)
+  env "${env_vars[@]}" nohup "$CENTRIFUGO_BIN" --config "$CENTRIFUGO_CONFIG" \
     >"$STATE/centrifugo/centrifugo.log" 2>&1 </dev/null &
   echo $! >"$STATE/centrifugo/centrifugo.pid"
-  wait_for "centrifugo (v$CENTRIFUGO_MAJOR)" centrifugo_ok "$STATE/centrifugo/centrifugo.log"
-  echo "$CENTRIFUGO_MAJOR" >"$STATE/centrifugo/major"
+  wait_for "centrifugo $CENTRIFUGO_VERSION" centrifugo_ok "$STATE/centrifugo/centrifugo.log"
 }
 
 stop_pidfile() {
@@ -297,7 +283,7 @@ case "$COMMAND" in
     echo "$ENV_FILE"
     ;;
   *)
-    echo "usage: scripts/services.sh [--profile demo|test|bench] up|down|status|env" >&2
+    echo "usage: scripts/services.sh [--profile demo|test|bench|fresh] up|down|status|env" >&2
     exit 2
     ;;
 esac

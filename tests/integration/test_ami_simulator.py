@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +17,13 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from asterisk.simulator import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
+from tests.support.captures import CAPTURES_DIR
 
-CAPTURES = Path(os.environ.get("CALLERCARD_CAPTURES_DIR")
-                or Path(__file__).resolve().parents[3] / "shared" / "ami-captures")
+CAPTURES = CAPTURES_DIR
 USERNAME, SECRET = "callercard", "capture-secret"
 SPEED = 20.0
 CALL_CAPTURES = sorted(p.name.removesuffix(".jsonl") for p in CAPTURES.glob("*.jsonl")
                        if not p.name.endswith(".http.jsonl") and p.name != "login_failed.jsonl")
-
-pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"no AMI captures in {CAPTURES}")
 
 
 # --- the recordings, read independently of the simulator --------------------------------------------------
