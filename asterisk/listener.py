@@ -17,8 +17,7 @@ from panoramisk.message import Message
 
 from asterisk.ami import AmiLink, LinkConfig
 from asterisk.events import AmiCallFlow
-from callercard import centrifugo, mongo
-from callercard import redis as redis_state
+from callercard import centrifugo, mongo, redis_state
 from callercard.agents.store import DeviceMap
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.screens import Screens

@@ -98,19 +98,19 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"callercard: {path}: no such file", file=sys.stderr)
         return 2
-    from callercard import redis
+    from callercard import redis_state
 
     progress = ProgressBar(total=count_rows(path), label=args.kind)
     options = {"region": settings.default_region, "area_code": settings.default_area_code, "progress": progress}
 
     async def work(db):  # type: ignore[no-untyped-def]
-        redis_client = redis.connect(settings)
+        redis_client = redis_state.connect(settings)
         unannounced = False
 
         async def announce(numbers: list[str]) -> None:  # the API processes' cached cards of these numbers
             nonlocal unannounced
             # Once Redis failed, do not wait on it for every batch: the cards expire on their own.
-            unannounced = unannounced or not await redis.announce_changed_numbers(redis_client, numbers)
+            unannounced = unannounced or not await redis_state.announce_changed_numbers(redis_client, numbers)
 
         try:
             if args.kind == "customers":

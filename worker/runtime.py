@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from callercard import mongo, redis
+from callercard import mongo, redis_state
 from callercard.settings import Settings
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class WorkerRuntime:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
-            self._redis = redis.connect(self.settings)
+            self._redis = redis_state.connect(self.settings)
         return self._redis
 
     def run(self, work: Callable[[WorkerRuntime], Awaitable[T]]) -> T:

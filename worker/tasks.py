@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
-from callercard import phone, redis
+from callercard import phone, redis_state
 from callercard.calls import store as calls_store
 from callercard.lookup.services import resolve_card
 from worker.app import TASK_PREFIX
@@ -51,8 +51,8 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         async def work(rt: WorkerRuntime) -> None:
             await calls_store.save(rt.db, record)
             # The card's call history changed: API processes forget what they remember of this number.
-            await redis.announce_changed_numbers(rt.redis, [record["caller"]["e164"]] if record["caller"].get("e164")
-                                                 else [])
+            e164 = record["caller"].get("e164")
+            await redis_state.announce_changed_numbers(rt.redis, [e164] if e164 else [])
 
         runtime.run(work)
         log.info("call %s: logged as %s (task %s)", record["call_id"], record["outcome"], self.request.id)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from asterisk.actions import AmiActions, AmiAddress
-from callercard import centrifugo, mongo, redis
+from callercard import centrifugo, mongo, redis_state
 from callercard.agents import http as agents_http
 from callercard.api import errors, status
 from callercard.api.deps import Services
@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo_client = mongo.connect(settings)
-        redis_client = redis.connect(settings)
+        redis_client = redis_state.connect(settings)
         cent_client = centrifugo.connect(settings)
         db = mongo.database(mongo_client, settings)
         tracker = CallTracker()

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from asterisk.actions import AmiActions
-from callercard import centrifugo, redis
+from callercard import centrifugo, redis_state
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.screens import Screens
 from callercard.calls.service import CallFlowService
@@ -41,7 +41,7 @@ class Services:
     async def cards_changed(self, numbers: list[str]) -> None:
         """After a write this process made: forget here at once, and tell the other API processes."""
         self.local_cards.forget(numbers)
-        await redis.announce_changed_numbers(self.redis, numbers)
+        await redis_state.announce_changed_numbers(self.redis, numbers)
 
 
 class Role(StrEnum):

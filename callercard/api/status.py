@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from callercard import centrifugo, mongo, redis
+from callercard import centrifugo, mongo, redis_state
 from callercard.api.deps import ServicesDep
 
 router = APIRouter(tags=["status"])
@@ -17,9 +17,9 @@ router = APIRouter(tags=["status"])
 async def status(services: ServicesDep) -> JSONResponse:
     checks = await asyncio.gather(
         mongo.health(services.db),
-        redis.health(services.redis),
+        redis_state.health(services.redis),
         centrifugo.health(services.centrifugo),
-        redis.listener_health(services.redis),
+        redis_state.listener_health(services.redis),
     )
     body = {check.name: check.as_dict() for check in checks}
     healthy = all(check.ok for check in checks)

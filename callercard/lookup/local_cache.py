@@ -1,7 +1,7 @@
 """The API process's own memory of cards it answered: repeated lookups skip the store.
 
 Kept only while the process hears every change. Whoever changes what a card shows (accounts, the
-do-not-call list, the call log) announces the numbers on Redis (``redis.announce_changed_numbers``);
+do-not-call list, the call log) announces the numbers on Redis (``redis_state.announce_changed_numbers``);
 ``keep_fresh`` forgets them here. Without that channel (Redis down, not yet subscribed) nothing is
 served from memory, so a missed announcement can never leave a stale card behind it. A card read from
 the store while a change was announced is not kept (the ``ticket`` check), and every entry expires
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from callercard import redis
+from callercard import redis_state
 from callercard.lookup.cards import Card
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ async def keep_fresh(cache: LocalCardCache, client: aioredis.Redis, *, retry_sec
         return
     while True:
         try:
-            await redis.follow_changed_numbers(client, on_subscribed=cache.start_listening,
+            await redis_state.follow_changed_numbers(client, on_subscribed=cache.start_listening,
                                                on_changed=cache.forget, on_everything_changed=cache.forget_all)
         except asyncio.CancelledError:
             cache.stop_listening()

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.customers.importer import csv_row_to_account
-from callercard.redis import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
+from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.faults import PrivateRedis, free_port

@@ -13,7 +13,7 @@ from pymongo import MongoClient
 
 from callercard.customers.importer import csv_row_to_account
 from callercard.lines.store import LINES_KEY
-from callercard.redis import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
+from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from callercard import redis
+from callercard import redis_state
 from callercard.calls import store as calls_store
 from callercard.calls.screens import Screens
 from callercard.calls.state import CardEvent, Notice
@@ -86,7 +86,7 @@ async def credentials(settings: Settings, db: AsyncDatabase,
                                                      "lines": ["support"]})
     await admin_api.put(f"/api/v1/dnc/{NUMBER}", json={"reason": "asked_not_to_call"})
     await calls_store.save(db, MISSED_CALL)
-    redis_client = redis.connect(settings)
+    redis_client = redis_state.connect(settings)
     ringing = Notice("anna", CardEvent.RINGING, "1.1", "support", datetime.now(UTC), channel="PJSIP/201-00000001")
     await Screens(redis_client).update(ringing, direction="inbound", card=None)
     await redis_client.aclose()

@@ -17,7 +17,7 @@ import redis
 from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
 
-from callercard.redis import NUMBERS_CHANGED_CHANNEL
+from callercard.redis_state import NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.factories import account
 from tests.integration.test_desk import missed_record

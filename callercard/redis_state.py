@@ -1,4 +1,8 @@
-"""Redis: the Celery broker, the listener's reports of its AMI login, and announcements of changed numbers."""
+"""Redis: the client and its health, and what callercard keeps there: the listener's reports of its AMI login and its
+hand-over of live calls, and announcements of changed numbers.
+
+Named for what it holds, not `redis.py`: a module of that name shadows the library it wraps.
+"""
 
 from __future__ import annotations
 
