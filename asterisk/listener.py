@@ -19,11 +19,11 @@ from asterisk.ami import AmiLink, LinkConfig
 from asterisk.events import AmiCallFlow
 from callercard import centrifugo, mongo, redis_state
 from callercard.agents.store import DeviceMap
+from callercard.calls.flow_service import CallFlowService, celery_sender
 from callercard.calls.notifier import CardNotifier
-from callercard.calls.screens import Screens
-from callercard.calls.service import CallFlowService, celery_sender
+from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
-from callercard.lines.service import LineService
+from callercard.lines.board_publisher import BoardPublisher
 from callercard.settings import Settings
 from worker.app import create_celery
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class AmiEvents:
     """AMI in: each event through the synchronous state machine at once, its effects queued in order."""
 
-    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: LineService) -> None:
+    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: BoardPublisher) -> None:
         self.flow = flow
         self.service = service
         self.lines = lines
@@ -110,7 +110,7 @@ async def run(settings: Settings) -> None:
                        inbound_contexts=settings.inbound_contexts)
     service = CallFlowService(settings=settings, tracker=flow.tracker, db=db, notifier=CardNotifier(cent_client),
                               send_task=celery_sender(create_celery(settings)), screens=Screens(redis_client))
-    lines = LineService(redis=redis_client, cent=cent_client)
+    lines = BoardPublisher(redis=redis_client, cent=cent_client)
     ami_events = AmiEvents(flow=flow, service=service, lines=lines)
     await take_over_calls(flow, redis_client)
 

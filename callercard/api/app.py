@@ -18,10 +18,10 @@ from callercard.api.deps import Services
 from callercard.callbacks import http as callbacks_http
 from callercard.calls import desk_http, pbx_http
 from callercard.calls import http as calls_http
+from callercard.calls.flow_service import CallFlowService, celery_sender
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.pbx_events import HttpCallFlow
-from callercard.calls.screens import Screens
-from callercard.calls.service import CallFlowService, celery_sender
+from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
 from callercard.dnc import http as dnc_http

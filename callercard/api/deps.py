@@ -17,9 +17,9 @@ from pymongo.errors import PyMongoError
 
 from asterisk.actions import AmiActions
 from callercard import centrifugo, redis_state
+from callercard.calls.flow_service import CallFlowService
 from callercard.calls.pbx_events import HttpCallFlow
-from callercard.calls.screens import Screens
-from callercard.calls.service import CallFlowService
+from callercard.calls.redis_screens import Screens
 from callercard.errors import Forbidden, StoreUnavailable, Unauthenticated
 from callercard.keys import store as keys_store
 from callercard.lookup.local_cache import LocalCardCache

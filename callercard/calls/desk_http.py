@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from callercard.agents.http import AgentIdPath
 from callercard.api.deps import AgentOrAdmin, ServicesDep, ensure_own_agent
-from callercard.calls.screens import OnScreen
+from callercard.calls.redis_screens import OnScreen
 from callercard.errors import Conflict, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1/agents/{agent_id}", tags=["agent desk"])

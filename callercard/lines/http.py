@@ -13,8 +13,7 @@ from callercard.agents.http import AgentIdPath
 from callercard.agents.schemas import Agent
 from callercard.api.deps import AgentOrAdmin, ServicesDep, ensure_own_agent
 from callercard.errors import NotFound
-from callercard.lines import services as switching
-from callercard.lines import store
+from callercard.lines import redis_status, switching
 
 router = APIRouter(prefix="/api/v1/agents/{agent_id}", tags=["lines"])
 
@@ -33,7 +32,7 @@ async def _agent(services: ServicesDep, agent_id: str) -> Agent:
 
 async def _status(services: ServicesDep, agent: Agent) -> dict[str, dict[str, Any] | None]:
     try:
-        return await store.load(services.redis, agent.lines)
+        return await redis_status.load(services.redis, agent.lines)
     except (RedisError, OSError):
         return dict.fromkeys(agent.lines)  # unknown: the switch then asks the PBX and reads its answers
 

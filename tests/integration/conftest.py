@@ -12,7 +12,7 @@ from celery import Celery
 from pymongo import MongoClient
 
 from callercard.customers.importer import csv_row_to_account
-from callercard.lines.store import LINES_KEY
+from callercard.lines.redis_status import LINES_KEY
 from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import redis_state
 from callercard.calls import store as calls_store
-from callercard.calls.screens import Screens
+from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CardEvent, Notice
 from callercard.keys import store as keys_store
 from callercard.settings import Settings

@@ -1,4 +1,5 @@
-"""The listener's side of lines: queue member events in, line status out to Redis and ``queues:status``.
+"""The board's publisher (listener side of lines): queue member events in, line status out to Redis and
+``queues:status``. The API side, switching an agent between lines, is ``switching.py``.
 
 Never blocks the AMI loop: ``observe`` is synchronous, and one consumer task saves and
 publishes each changed queue's summary, in order, with a sequence number so a widget
@@ -18,13 +19,13 @@ from cent.exceptions import CentError
 from redis.exceptions import RedisError
 
 from callercard import centrifugo
-from callercard.lines import store
+from callercard.lines import redis_status
 from callercard.lines.board import QueueBoard
 
 log = logging.getLogger(__name__)
 
 
-class LineService:
+class BoardPublisher:
     def __init__(self, *, redis: aioredis.Redis, cent: AsyncClient) -> None:
         self.board = QueueBoard()
         self._redis = redis
@@ -45,7 +46,7 @@ class LineService:
             queue = await self._changed.get()
             summary = {**self.board.summary(queue), "seq": time.time_ns()}
             try:
-                await asyncio.wait_for(store.save(self._redis, summary), 1.0)
+                await asyncio.wait_for(redis_status.save(self._redis, summary), 1.0)
             except (RedisError, OSError, TimeoutError) as error:
                 log.warning("line status of %s not saved: %s", queue, error)
             try:

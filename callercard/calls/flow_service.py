@@ -27,7 +27,7 @@ from callercard import phone
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.outbox import TaskOutbox
 from callercard.calls.records import call_record
-from callercard.calls.screens import Screens
+from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
 from callercard.lookup.services import lookup_within_budget
 from callercard.settings import Settings
