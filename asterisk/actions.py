@@ -17,6 +17,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from callercard.errors import PbxRefused, PbxUnavailable
+from callercard.ports import ActionAnswer
 
 log = logging.getLogger(__name__)
 _NEVER = 10**9
@@ -32,14 +33,9 @@ class AmiAddress:
     timeout: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class ActionAnswer:
-    action: str
-    message: str
-    action_id: str
-
-
 class AmiActions:
+    """Implements ``callercard.ports.PbxActions``."""
+
     def __init__(self, address: AmiAddress) -> None:
         self.address = address
 

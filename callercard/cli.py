@@ -1,4 +1,8 @@
-"""The ``callercard`` command: one subcommand per process, plus admin commands."""
+"""The ``callercard`` command: one subcommand per process, plus admin commands.
+
+A composition root: each process subcommand hands the settings to that process's own root
+(``callercard.api.app``, ``worker.main``, ``asterisk.main``), imported only when it runs.
+"""
 
 from __future__ import annotations
 
@@ -34,19 +38,14 @@ def run_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from worker.app import create_celery
-    from worker.runtime import WorkerRuntime
-    from worker.tasks import register_tasks
+    from worker import main as worker
 
-    app = create_celery(settings)
-    register_tasks(app, WorkerRuntime(settings))
-    app.worker_main(["worker", f"--loglevel={settings.log_level}", f"--concurrency={args.concurrency}",
-                     "--pool=prefork", "--without-gossip", "--without-mingle", "-Q", "callercard"])
+    worker.run(settings, concurrency=args.concurrency)
     return 0
 
 
 def run_listener(settings: Settings, args: argparse.Namespace) -> int:
-    from asterisk import listener
+    from asterisk import main as listener
 
     async def until_terminated() -> None:
         # SIGTERM (a restart) stops the listener cleanly: its queued work is finished and its live calls handed over.

@@ -1,12 +1,10 @@
-"""The worker process's composition root, and the Celery app producers use to send tasks."""
+"""The Celery app: the worker consumes it (``worker.main``), producers send through it (``worker.queue``)."""
 
 from __future__ import annotations
 
 from celery import Celery
 
 from callercard.settings import Settings
-
-TASK_PREFIX = "callercard."
 
 
 def create_celery(settings: Settings) -> Celery:

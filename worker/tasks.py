@@ -1,4 +1,5 @@
-"""Celery tasks: thin, idempotent wrappers around the async domain services."""
+"""Celery tasks: thin, idempotent wrappers around the async domain services, under the names the domain hands
+them off by (``callercard.ports``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeout
 from callercard import phone, redis_state
 from callercard.calls import store as calls_store
 from callercard.lookup.services import resolve_card
-from worker.app import TASK_PREFIX
+from callercard.ports import LOOKUP_CALLER, RECORD_CALL
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
-LOOKUP_CALLER = TASK_PREFIX + "lookup_caller"
-RECORD_CALL = TASK_PREFIX + "record_call"
 # Only errors that a later attempt can cure are retried.
 RETRYABLE = (AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
 

@@ -1,4 +1,5 @@
-"""The API process's composition root."""
+"""The API process's composition root: settings, clients and adapters (the PBX's AMI actions, the worker's
+Celery queue) built once and handed to the routers as ``Services``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from callercard.api.deps import Services
 from callercard.callbacks import http as callbacks_http
 from callercard.calls import desk_http, pbx_http
 from callercard.calls import http as calls_http
-from callercard.calls.flow_service import CallFlowService, celery_sender
+from callercard.calls.flow_service import CallFlowService
 from callercard.calls.notifier import CardNotifier
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.redis_screens import Screens
@@ -31,6 +32,7 @@ from callercard.lookup.local_cache import LocalCardCache, keep_fresh
 from callercard.settings import Settings
 from callercard.widget import http as widget_http
 from worker.app import create_celery
+from worker.queue import CeleryQueue
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -43,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         tracker = CallTracker()
         screens = Screens(redis_client)
         call_service = CallFlowService(settings=settings, tracker=tracker, db=db, notifier=CardNotifier(cent_client),
-                                       send_task=celery_sender(create_celery(settings)), screens=screens)
+                                       queue=CeleryQueue(create_celery(settings)), screens=screens)
         pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                                     secret=settings.ami_secret.get_secret_value(),
                                     timeout=settings.ami_action_timeout_ms / 1000))

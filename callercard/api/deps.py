@@ -15,7 +15,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from asterisk.actions import AmiActions
 from callercard import centrifugo, redis_state
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.pbx_events import HttpCallFlow
@@ -23,6 +22,7 @@ from callercard.calls.redis_screens import Screens
 from callercard.errors import Forbidden, StoreUnavailable, Unauthenticated
 from callercard.keys import store as keys_store
 from callercard.lookup.local_cache import LocalCardCache
+from callercard.ports import PbxActions
 from callercard.settings import Settings
 
 
@@ -34,7 +34,7 @@ class Services:
     centrifugo: CentClient
     pbx_calls: HttpCallFlow
     call_service: CallFlowService
-    pbx: AmiActions
+    pbx: PbxActions
     screens: Screens
     local_cards: LocalCardCache
 

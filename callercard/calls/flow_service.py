@@ -6,7 +6,7 @@ out in the order they were submitted, so an agent never sees ``ended`` before
 slow to resolve (a ringing event waits for it up to the lookup budget) never holds
 up another call's popups. Lookups start during the greeting (a worker warms the
 card cache, and the card is prefetched here); finished calls go to the worker's
-``record_call``.
+``record_call``. The worker and Centrifugo are reached through the ports ``WorkerQueue`` and ``CardPublisher``.
 """
 
 from __future__ import annotations
@@ -14,27 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.exceptions import RedisError
 
 from callercard import phone
-from callercard.calls.notifier import CardNotifier
 from callercard.calls.outbox import TaskOutbox
 from callercard.calls.records import call_record
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
 from callercard.lookup.services import lookup_within_budget
+from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
-from worker.tasks import LOOKUP_CALLER, RECORD_CALL
 
 log = logging.getLogger(__name__)
-SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
 # A ringing this far behind the PBX (a slow or down Centrifugo delays the queue) is dropped once its ring is over.
 LATE_RINGING_SECONDS = 1.0
 _SHOWING_A_CARD = (CardEvent.RINGING, CardEvent.ANSWERED)
@@ -45,29 +42,19 @@ def _found(lookup: asyncio.Task[dict[str, Any]]) -> bool:
     return lookup.done() and not lookup.cancelled() and lookup.exception() is None
 
 
-def celery_sender(celery: Celery) -> SendTask:
-    async def send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-        # kombu's publish blocks on Redis: keep it off the event loop. Nobody here reads results: asking for
-        # them makes Celery subscribe to each task's result, which grew the sending process 0.32 MiB per 1,000
-        # sends (bench/README.md, listener cost) and, with Redis down, retried for 20 s per send.
-        await asyncio.to_thread(celery.send_task, name, args=args, kwargs=kwargs, ignore_result=True)
-
-    return send
-
-
 class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
-    def __init__(self, *, settings: Settings, tracker: CallTracker, db: AsyncDatabase, notifier: CardNotifier,
-                 send_task: SendTask, screens: Screens | None = None) -> None:
+    def __init__(self, *, settings: Settings, tracker: CallTracker, db: AsyncDatabase, notifier: CardPublisher,
+                 queue: WorkerQueue, screens: Screens | None = None) -> None:
         self.settings = settings
         self._screens = screens
         self.tracker = tracker
         self._db = db
         self._notifier = notifier
-        self._send_task = send_task
+        self._queue_to_worker = queue
         # Call records must reach the worker even when the broker is down: they wait here and are retried.
-        self.outbox = TaskOutbox(send_task)
+        self.outbox = TaskOutbox(queue.send)
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
@@ -100,7 +87,7 @@ class CallFlowService:
             if self.outbox.broker_down:  # the card is prefetched here anyway; the worker's warm-up can wait
                 log.info("call %s: broker down, worker lookup skipped", call_id)
             else:
-                self._spawn(self._send_task(LOOKUP_CALLER, [number], {"call_id": call_id}))
+                self._spawn(self._queue_to_worker.send(LOOKUP_CALLER, [number], {"call_id": call_id}))
         per_call: dict[str, Effects] = {}
         for notice in effects.notices:
             per_call.setdefault(notice.call_id, Effects()).notices.append(notice)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from asterisk.actions import AmiActions
 from callercard.agents.schemas import Agent
 from callercard.errors import InvalidInput, PbxRefused
+from callercard.ports import PbxActions
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def member_in(line: dict[str, Any] | None, interface: str) -> dict[str, Any] | N
     return next((m for m in (line or {}).get("members", []) if m["interface"] == interface), None)
 
 
-async def switch(*, pbx: AmiActions, agent: Agent, line: int | None,
+async def switch(*, pbx: PbxActions, agent: Agent, line: int | None,
                  status: dict[str, dict[str, Any] | None]) -> list[str]:
     """Carry out the switch; returns what was done, one sentence per step."""
     if line is not None and not 1 <= line <= len(agent.lines):
@@ -75,7 +75,7 @@ async def switch(*, pbx: AmiActions, agent: Agent, line: int | None,
     return done
 
 
-async def _leave(*, pbx: AmiActions, queue: str, number: int, me: Membership, dynamic: bool | None) -> list[str]:
+async def _leave(*, pbx: PbxActions, queue: str, number: int, me: Membership, dynamic: bool | None) -> list[str]:
     if dynamic is not False:
         try:
             await pbx.queue_remove(queue=queue, interface=me.interface)

@@ -17,13 +17,13 @@ import redis
 from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
 
+from callercard.ports import RECORD_CALL
 from callercard.redis_state import NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.factories import account
 from tests.integration.test_desk import missed_record
 from tests.integration.test_lookup import put
 from tests.support.processes import Process, run_cli
-from worker.tasks import RECORD_CALL
 
 NUMBER = "+74951234567"
 

@@ -15,11 +15,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from callercard import centrifugo
 from callercard.customers.schemas import AccountWithId
 from callercard.customers.services import to_account, upsert_accounts
+from callercard.ports import LOOKUP_CALLER
 from callercard.settings import Settings
 from tests.factories import account
 from tests.support.agents import AgentPage
 from tests.support.processes import Process
-from worker.tasks import LOOKUP_CALLER
 
 PERMISSION_DENIED = 103  # Centrifugo's client protocol error code
 

@@ -1,0 +1,21 @@
+"""The domain's ``WorkerQueue`` port over Celery: how the API and the listener hand tasks to the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from celery import Celery
+
+
+class CeleryQueue:
+    """Implements ``callercard.ports.WorkerQueue``."""
+
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+
+    async def send(self, task: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        # kombu's publish blocks on Redis: keep it off the event loop. Nobody here reads results: asking for
+        # them makes Celery subscribe to each task's result, which grew the sending process 0.32 MiB per 1,000
+        # sends (bench/README.md, listener cost) and, with Redis down, retried for 20 s per send.
+        await asyncio.to_thread(self._celery.send_task, task, args=args, kwargs=kwargs, ignore_result=True)
