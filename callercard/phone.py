@@ -15,6 +15,8 @@ from enum import StrEnum
 
 import phonenumbers
 
+from callercard.errors import InvalidInput
+
 MAX_LENGTH = 32
 _INTERNAL_LENGTHS = range(2, 6)  # PBX extensions: 2-5 digits
 # Local numbers that take default_area_code. 5 digits would also fit, but a 5-digit string is an extension.
@@ -141,3 +143,21 @@ def dial_string(e164: str, *, region: str = "RU") -> str:
     parsed = phonenumbers.parse(e164, None)
     formatted = phonenumbers.format_out_of_country_calling_number(parsed, region.upper())
     return re.sub(r"\D", "", formatted)
+
+
+def parse_input(raw: str, *, field: str, region: str, area_code: str | None) -> Number:
+    """``normalize`` for a number someone gave callercard (an API call, an import row): an invalid one is an
+    ``InvalidInput`` naming ``field``, the 422 that says what is wrong with it."""
+    try:
+        return normalize(raw, region=region, default_area_code=area_code)
+    except InvalidNumber as error:
+        raise InvalidInput(field, str(error)) from error
+
+
+def dialable(raw: str, *, field: str, region: str, area_code: str | None) -> str:
+    """The E.164 form of a number someone gave callercard to store or dial; ``InvalidInput`` naming ``field`` when
+    it is invalid, withheld or an internal extension."""
+    number = parse_input(raw, field=field, region=region, area_code=area_code)
+    if number.e164 is None:
+        raise InvalidInput(field, f"{raw!r} is {number.kind.value}, not a dialable number")
+    return number.e164

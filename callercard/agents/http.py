@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response, status
 
-from fastapi import APIRouter, Path, Response, status
-
-from callercard import centrifugo
+from callercard.agents import services as agents
 from callercard.agents import store
-from callercard.agents.schemas import Agent, AgentId, AgentIn, AgentToken
-from callercard.api.deps import AdminOnly, AgentOrAdmin, ServicesDep, ensure_own_agent
+from callercard.agents.schemas import Agent, AgentIn, AgentToken
+from callercard.api.auth import AdminOnly, AgentOrAdmin, ensure_own_agent
+from callercard.api.deps import ServicesDep
+from callercard.api.params import AgentIdPath
 from callercard.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
-AgentIdPath = Annotated[AgentId, Path(description="agent id: lowercase letters, digits, '.', '_', '-'")]
 
 
 @router.put("/{agent_id}", summary="Create or replace an agent", response_model=Agent)
@@ -49,13 +48,4 @@ async def delete_agent(services: ServicesDep, _caller: AdminOnly, agent_id: Agen
 async def agent_token(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath) -> AgentToken:
     """An agent's key gets only that agent's token; the token lets Centrifugo read only ``agent:#<agent_id>``."""
     ensure_own_agent(caller, agent_id)
-    return await issue_token(services, agent_id)
-
-
-async def issue_token(services: ServicesDep, agent_id: str) -> AgentToken:
-    """A fresh connection token for an agent in the directory (404 otherwise); the caller has been checked."""
-    if await store.get(services.db, agent_id=agent_id) is None:
-        raise NotFound(f"agent {agent_id!r} does not exist", agent_id=agent_id)
-    token = centrifugo.connection_token(settings=services.settings, agent_id=agent_id)
-    return AgentToken(token=token.token, channel=token.channel, websocket_url=token.websocket_url,
-                      expires_at=token.expires_at)
+    return await agents.issue_token(db=services.db, settings=services.settings, agent_id=agent_id)

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from callercard.agents import store as agents
-from callercard.agents.http import AgentIdPath
 from callercard.agents.schemas import Agent, AgentId
-from callercard.api.deps import AgentOrAdmin, Caller, Role, ServicesDep, ensure_own_agent
+from callercard.api.auth import AgentOrAdmin, Caller, Role, ensure_own_agent
+from callercard.api.deps import ServicesDep
+from callercard.api.params import AgentIdPath, dialable_number
 from callercard.callbacks import services
 from callercard.calls import store as calls
-from callercard.dnc.services import dialable
 from callercard.errors import Conflict, InvalidInput, NotFound
 from callercard.phone import dial_string
 
@@ -113,7 +113,7 @@ async def mark_done(svc: ServicesDep, caller: AgentOrAdmin, body: DoneRequest) -
 @router.post("/api/v1/agents/{agent_id}/dial", summary="Click-to-dial: ring the agent's phone, then the number")
 async def dial(svc: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath, body: DialRequest) -> dict[str, Any]:
     settings = svc.settings
-    e164 = dialable(body.number, region=settings.default_region, area_code=settings.default_area_code)
+    e164 = dialable_number(body.number, svc)
     agent = await _agent_for(svc, caller, agent_id)
     placed = await services.place_call(db=svc.db, pbx=svc.pbx, context=settings.originate_context, agent=agent,
                                        e164=e164, dial=dial_string(e164, region=settings.default_region),

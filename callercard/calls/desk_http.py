@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, status
 from redis.exceptions import RedisError
 
-from callercard.agents.http import AgentIdPath
-from callercard.api.deps import AgentOrAdmin, ServicesDep, ensure_own_agent
+from callercard.api.auth import AgentOrAdmin, ensure_own_agent
+from callercard.api.deps import ServicesDep
+from callercard.api.params import AgentIdPath, CallIdPath
 from callercard.calls.redis_screens import OnScreen
 from callercard.errors import Conflict, StoreUnavailable
 
 router = APIRouter(prefix="/api/v1/agents/{agent_id}", tags=["agent desk"])
-CallIdPath = Annotated[str, Path(max_length=128, description="the call id (Asterisk's Linkedid)")]
 
 
 async def _on_screen(services: ServicesDep, agent_id: str, call_id: str | None = None) -> list[OnScreen]:

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from callercard.api.deps import AgentOrAdmin, Role, ServicesDep
+from callercard.api.auth import AgentOrAdmin, Role
+from callercard.api.deps import ServicesDep
+from callercard.api.params import parse_number
 from callercard.calls import store
 from callercard.calls.state import Outcome
 from callercard.errors import NotFound
-from callercard.lookup.http import parse_number
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel
 
-from callercard.api.deps import PbxOrAdmin, ServicesDep
+from callercard.api.auth import PbxOrAdmin
+from callercard.api.deps import ServicesDep
 from callercard.calls.pbx_events import PbxEvent
 
 router = APIRouter(prefix="/api/v1/pbx", tags=["pbx"])

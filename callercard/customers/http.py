@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import ValidationError
 
-from callercard.api.deps import AdminOnly, ServicesDep
+from callercard.api.auth import AdminOnly
+from callercard.api.deps import ServicesDep
 from callercard.customers import services as accounts
 from callercard.customers.schemas import (
     Account,

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from callercard.api.deps import AdminOnly, AgentOrAdmin, AnyCaller, ServicesDep
+from callercard.api.auth import AdminOnly, AgentOrAdmin, AnyCaller
+from callercard.api.deps import ServicesDep
+from callercard.api.params import dialable_number
 from callercard.dnc import services, store
 from callercard.dnc.schemas import DncChange, DncEntry, DncIn, DncReason
 from callercard.errors import NotFound
@@ -17,17 +19,13 @@ router = APIRouter(prefix="/api/v1/dnc", tags=["do-not-call"])
 NumberPath = Annotated[str, Path(description="the number in any format", max_length=64)]
 
 
-def _e164(raw: str, svc: ServicesDep) -> str:
-    return services.dialable(raw, region=svc.settings.default_region, area_code=svc.settings.default_area_code)
-
-
 @router.get("/check", summary="Is this number flagged? '1' or '0' for the dialplan; JSON on request",
             response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}, "application/json": {}}}})
 async def check(svc: ServicesDep, _caller: AnyCaller,
                 number: Annotated[str, Query(max_length=64, description="the number to dial")],
                 accept: Annotated[str | None, Header()] = None) -> Response:
     """Answers within ``lookup_budget_ms``; when the store is down, ``CALLERCARD_DNC_FAIL_CLOSED`` decides."""
-    e164 = _e164(number, svc)
+    e164 = dialable_number(number, svc)
     flagged, degraded = await services.check_within_budget(
         svc.db, e164=e164, budget_seconds=svc.settings.lookup_budget_seconds, fail_closed=svc.settings.dnc_fail_closed)
     if accept and "application/json" in accept:
@@ -56,7 +54,7 @@ async def list_entries(svc: ServicesDep, _caller: AdminOnly, reason: DncReason |
 @router.put("/{number}", summary="Flag a number (or edit its entry)", response_model=DncEntry)
 async def flag(svc: ServicesDep, caller: AgentOrAdmin, number: NumberPath, body: DncIn,
                response: Response) -> DncEntry:
-    e164 = _e164(number, svc)
+    e164 = dialable_number(number, svc)
     created = await services.flag(svc.db, e164=e164, incoming=body, by=caller.name)
     await svc.cards_changed([e164])
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -67,7 +65,7 @@ async def flag(svc: ServicesDep, caller: AgentOrAdmin, number: NumberPath, body:
 
 @router.get("/{number}", summary="One flagged number", response_model=DncEntry)
 async def get_entry(svc: ServicesDep, _caller: AgentOrAdmin, number: NumberPath) -> DncEntry:
-    e164 = _e164(number, svc)
+    e164 = dialable_number(number, svc)
     entry = await services.active_entry(svc.db, e164)
     if entry is None:
         raise NotFound(f"{e164} is not on the do-not-call list", number=e164)
@@ -76,7 +74,7 @@ async def get_entry(svc: ServicesDep, _caller: AgentOrAdmin, number: NumberPath)
 
 @router.delete("/{number}", status_code=status.HTTP_204_NO_CONTENT, summary="Unflag a number (history is kept)")
 async def unflag(svc: ServicesDep, caller: AdminOnly, number: NumberPath) -> Response:
-    e164 = _e164(number, svc)
+    e164 = dialable_number(number, svc)
     await services.unflag(svc.db, e164=e164, by=caller.name)
     await svc.cards_changed([e164])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -85,4 +83,4 @@ async def unflag(svc: ServicesDep, caller: AdminOnly, number: NumberPath) -> Res
 @router.get("/{number}/history", summary="Every change to a number's entry, oldest first",
             response_model=list[DncChange])
 async def history(svc: ServicesDep, _caller: AdminOnly, number: NumberPath) -> list[DncChange]:
-    return await store.history(svc.db, _e164(number, svc))
+    return await store.history(svc.db, dialable_number(number, svc))

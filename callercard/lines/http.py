@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 
 from callercard.agents import store as agents
-from callercard.agents.http import AgentIdPath
 from callercard.agents.schemas import Agent
-from callercard.api.deps import AgentOrAdmin, ServicesDep, ensure_own_agent
+from callercard.api.auth import AgentOrAdmin, ensure_own_agent
+from callercard.api.deps import ServicesDep
+from callercard.api.params import AgentIdPath
 from callercard.errors import NotFound
 from callercard.lines import redis_status, switching
 

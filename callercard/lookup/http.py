@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from callercard import phone
-from callercard.api.deps import PbxOrAdmin, ServicesDep
-from callercard.errors import InvalidInput
+from callercard.api.auth import PbxOrAdmin
+from callercard.api.deps import ServicesDep
+from callercard.api.params import parse_number
 from callercard.lookup import names
 from callercard.lookup.cards import Card, CardKind
 from callercard.lookup.services import lookup_within_budget
@@ -18,14 +18,6 @@ router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
 NumberParam = Annotated[str, Query(description="the caller's number as the PBX has it", max_length=64)]
 UniqueIdParam = Annotated[str | None, Query(description="Asterisk's UNIQUEID, for logs", max_length=64)]
-
-
-def parse_number(raw: str, services: ServicesDep) -> phone.Number:
-    settings = services.settings
-    try:
-        return phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
-    except phone.InvalidNumber as error:
-        raise InvalidInput("number", str(error)) from error
 
 
 async def _card(raw: str, services: ServicesDep) -> Card:

@@ -8,9 +8,10 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
-from callercard.agents.http import AgentIdPath, issue_token
+from callercard.agents import services as agents
 from callercard.agents.schemas import AgentToken
 from callercard.api.deps import ServicesDep
+from callercard.api.params import AgentIdPath
 from callercard.errors import CallercardError, NotFound
 
 router = APIRouter(tags=["widget"])
@@ -52,4 +53,4 @@ async def demo_token(services: ServicesDep,
                      agent_id: AgentIdPath) -> AgentToken:
     """What a real helpdesk's backend does after its own login: ask callercard for this agent's token."""
     _demo_enabled(services)
-    return await issue_token(services, agent_id)
+    return await agents.issue_token(db=services.db, settings=services.settings, agent_id=agent_id)
