@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asterisk.simulator import load_capture
+from amisim import load_capture
 from bench import customers
 from bench.common import (
     CAPTURES,

@@ -1,7 +1,7 @@
 """A load-generating PBX: the test AMI server serving many concurrent cloned calls to one listener.
 
 Each call is a recorded capture cloned with fresh Uniqueid/Linkedid/channel suffixes
-(``asterisk.simulator.clone_with_fresh_ids``), its caller number replaced by one from the generated
+(``amisim.clone_with_fresh_ids``), its caller number replaced by one from the generated
 customer base and its agents' devices (``Local/20X@agents``) by one agent group's. Its ``in`` messages
 are written with their recorded spacing, interleaved with every other live call's. As Asterisk does, an
 event is sent only when one of its classes (``Privilege``) is in the event mask the client asked for at
@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from amisim import AmiSimulator, Capture, clone_with_fresh_ids
+from amisim.session import Session
+from asterisk.ami_message import parse_headers
 from asterisk.events import device_of, leg_id
-from asterisk.simulator import AmiSimulator, Capture, _Session, clone_with_fresh_ids, parse_message
 
 _RING_EVENTS = ("AgentCalled", "DialBegin")
 _CHANNEL_EVENTS = ("Newchannel", "Hangup")
@@ -43,7 +45,7 @@ class CallPlan:
     rings: dict[str, tuple[str, float]] = field(default_factory=dict)  # leg id -> (agent device, first write)
 
 
-class _LoadSession(_Session):
+class _LoadSession(Session):
     """Answers the listener's login and actions; calls are written into it by ``LoadPbx``."""
 
     async def login(self, low: dict[str, str], aid: str | None) -> bool:
@@ -60,7 +62,7 @@ class LoadPbx(AmiSimulator):
         super().__init__(login_capture, **kwargs)
         self.keep_plans = keep_plans
         self.event_mask: set[str] | None = None
-        self.session: _Session | None = None
+        self.session: Session | None = None
         self.attached = asyncio.Event()
         self._last_channels: dict[str, dict[str, Any]] | None = None  # kept across a reconnect
         self.calls: dict[str, CallPlan] = {}
@@ -69,7 +71,7 @@ class LoadPbx(AmiSimulator):
         self._suffix = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def attach(self, session: _Session) -> None:
+    def attach(self, session: Session) -> None:
         if self.session is not None:  # a reconnect: the PBX's live channels are the same
             session.channels = self.session.channels
         elif self._last_channels is not None:
@@ -129,7 +131,7 @@ class LoadPbx(AmiSimulator):
                 self.filtered += 1
                 return
         ring = raw.startswith(_RING_EVENTS, len("Event: "))
-        headers = parse_message(raw) if ring or raw.startswith(_CHANNEL_EVENTS, len("Event: ")) else None
+        headers = parse_headers(raw) if ring or raw.startswith(_CHANNEL_EVENTS, len("Event: ")) else None
         if headers is not None and not ring:
             session.observe(headers)  # live channels, for CoreShowChannels after a reconnect
         session.send(raw)

@@ -39,7 +39,7 @@ from cent.exceptions import CentError
 from centrifuge import PublicationContext
 from pymongo import MongoClient
 
-from asterisk.simulator import load_capture
+from amisim import load_capture
 from bench import customers
 from bench.common import (
     CAPTURES,

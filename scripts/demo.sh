@@ -39,7 +39,7 @@ captures="$ROOT/tests/captures"
 playlist=(member_login_logout ringall_one_answers answered_agent_hangs_up no_answer_then_abandon
           decline_then_next_agent withheld_number abandon_while_ringing blind_transfer)
 files=(); for name in "${playlist[@]}"; do files+=("$captures/$name.jsonl"); done
-$PY -m asterisk.simulator "${files[@]}" --port "$CALLERCARD_AMI_PORT" \
+$PY -m amisim "${files[@]}" --port "$CALLERCARD_AMI_PORT" \
   --username "$CALLERCARD_AMI_USERNAME" --secret "$CALLERCARD_AMI_SECRET" --loop >var/demo/logs/pbx.log 2>&1 &
 pids+=($!)
 .venv/bin/callercard listener >var/demo/logs/listener.log 2>&1 & pids+=($!)

@@ -4,7 +4,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-.venv/bin/ruff check callercard worker asterisk tests bench || exit 1
+.venv/bin/ruff check callercard worker asterisk amisim tests bench || exit 1
 # Browser tests drive Debian's Chromium through Playwright (no browser download).
 if [[ ! -x /usr/bin/chromium ]]; then
   echo "test.sh: installing chromium from Debian's packages" >&2

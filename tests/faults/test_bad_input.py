@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.keys import store as keys_store
 from callercard.settings import Settings
 from tests.faults.conftest import events_by_call, wait_http, wait_no_open_popups, wait_records

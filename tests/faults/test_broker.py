@@ -9,7 +9,7 @@ import httpx
 import redis.asyncio as aioredis
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard import redis_state
 from callercard.settings import Settings
 from tests.faults.conftest import events_by_call, wait_no_open_popups, wait_records

@@ -8,7 +8,7 @@ import time
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.faults.conftest import events_by_call, wait_no_open_popups, wait_records
 from tests.support.agents import AgentPage

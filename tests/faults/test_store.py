@@ -9,7 +9,7 @@ import time
 import httpx
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.faults.conftest import events_by_call, wait_http, wait_no_open_popups, wait_records
 from tests.support.agents import AgentPage

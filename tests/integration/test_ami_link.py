@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.support.captures import capture_path
 from tests.support.processes import Process

@@ -16,7 +16,7 @@ import pytest
 from panoramisk import Manager
 from panoramisk.message import Message
 
-from asterisk.simulator import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
+from amisim import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
 from tests.support.captures import CAPTURES_DIR
 
 CAPTURES = CAPTURES_DIR

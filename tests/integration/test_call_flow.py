@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path

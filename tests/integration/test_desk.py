@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import load_capture
+from amisim import load_capture
 from callercard import phone
 from callercard.calls import store as calls_store
 from callercard.settings import Settings

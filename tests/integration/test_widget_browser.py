@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.calls import store as calls_store
 from callercard.settings import Settings
 from tests.integration.test_desk import missed_record, recorded_actions, without_action_id

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from asterisk.simulator import Capture, Entry, clone_with_fresh_ids
+from amisim import Capture, Entry, clone_with_fresh_ids
 from tests.support.processes import Process
 
 
@@ -161,7 +161,7 @@ class TcpProxy:
 def burst(capture: Capture, *, calls: int, spacing: float, first: int = 1) -> Capture:
     """``calls`` copies of the capture's call with fresh ids, each starting ``spacing`` s after the previous,
     overlapping as real calls do; the login and everything before it is kept from the original."""
-    index = capture._login[0]
+    index = capture.login_exchange[0]
     prefix = capture.entries[: index + 1]
     t0 = capture.entries[index].t if index >= 0 else 0.0
     merged: list[Entry] = []

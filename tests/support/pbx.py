@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from asterisk.simulator import AmiSimulator, load_capture, recorded_responses
+from amisim import AmiSimulator, load_capture, recorded_responses
 from callercard.settings import Settings
 from tests.support.captures import capture_path
 from tests.support.processes import Process

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asterisk.simulator import load_capture
+from amisim import load_capture
 from callercard.lines.board import QueueBoard
 from tests.support.captures import capture_path
 
