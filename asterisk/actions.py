@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from panoramisk import Manager
 from panoramisk.message import Message
 
+from asterisk.ami_protocol import protocol_factory
 from callercard.errors import PbxRefused, PbxUnavailable
 from callercard.ports import ActionAnswer
 
@@ -55,7 +56,7 @@ class AmiActions:
         address = self.address
         manager = Manager(host=address.host, port=address.port, username=address.username, secret=address.secret,
                           events="off", ping_delay=_NEVER, reconnect_timeout=_NEVER,
-                          loop=asyncio.get_running_loop())
+                          loop=asyncio.get_running_loop(), protocol_factory=protocol_factory())
         try:
             async with asyncio.timeout(address.timeout):
                 await manager.connect()

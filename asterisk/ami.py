@@ -4,7 +4,8 @@ panoramisk 1.4 leaves a wrong secret silently unauthenticated, never notices a
 half-open connection, has no action timeouts, and drops handler exceptions. This
 module owns the reconnect loop: one ``Manager`` per session, the Login answer
 awaited and reported, a Ping watchdog with a timeout, exponential backoff between
-sessions, and every event handler's exception caught and logged with its ids.
+sessions, and every event handler's exception caught and logged with its ids. The
+stream is read by ``ami_protocol.AmiProtocol`` (callercard's AMI parser, a size limit).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from panoramisk import Manager
 from panoramisk.message import Message
+
+from asterisk.ami_protocol import DEFAULT_MAX_MESSAGE_BYTES, protocol_factory
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class LinkConfig:
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
     # panoramisk buffers an unfinished message without limit: a peer that never ends one is a broken link.
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
 
 class AmiLink:
@@ -71,7 +74,8 @@ class AmiLink:
         lost = asyncio.Event()
         manager = Manager(host=config.host, port=config.port, username=config.username, secret=config.secret,
                           events=config.events, ping_delay=_NEVER, reconnect_timeout=_NEVER,
-                          loop=asyncio.get_running_loop(), on_disconnect=lambda *_: lost.set())
+                          loop=asyncio.get_running_loop(), on_disconnect=lambda *_: lost.set(),
+                          protocol_factory=protocol_factory(max_message_bytes=config.max_message_bytes))
         manager.register_event("*", self._dispatch)
         self.sessions += 1
         try:
@@ -80,7 +84,6 @@ class AmiLink:
                 response = await asyncio.wait_for(manager.authenticated_future, config.connect_timeout)
             except (OSError, TimeoutError) as error:
                 return False, f"cannot connect: {type(error).__name__} {error}".strip()
-            self._limit_message_size(manager)
             if not response.success:
                 return False, f"authentication failed: {response.get('Message', 'refused')}"
             log.info("AMI logged in to %s:%s as %s", config.host, config.port, config.username)
@@ -90,21 +93,6 @@ class AmiLink:
             return True, await self._watch(manager, lost)
         finally:
             manager.close()
-
-    def _limit_message_size(self, manager: Manager) -> None:
-        """Abort the connection (and so reconnect) when an unfinished message outgrows ``max_message_bytes``."""
-        protocol = manager.protocol
-        receive = protocol.data_received
-        limit = self.config.max_message_bytes
-
-        def data_received(data: bytes) -> None:
-            receive(data)
-            if protocol.queue and len(protocol.queue[-1]) > limit:
-                log.error("AMI message over %d bytes without an end; dropping the link", limit)
-                protocol.queue.clear()
-                protocol.transport.abort()
-
-        protocol.data_received = data_received
 
     async def _watch(self, manager: Manager, lost: asyncio.Event) -> str:
         """Until the link dies: a Ping every interval; no Pong in time means half-open.

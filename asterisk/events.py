@@ -1,7 +1,8 @@
 """Translate AMI events into the call state machine's signals.
 
-Pure: no I/O. ``AmiCallFlow.handle`` takes one event's headers and returns what
-to do (card events to publish, lookups to start, finished calls to log).
+Pure: no I/O. ``AmiCallFlow.handle`` takes one event's headers, as ``asterisk.ami_message``
+reads them (one value per header), and returns what to do (card events to publish,
+lookups to start, finished calls to log).
 """
 
 from __future__ import annotations
@@ -29,14 +30,6 @@ def _duration(text: str) -> timedelta:
     except ValueError:
         return timedelta(0)
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _single_values(event: Mapping[str, object]) -> Mapping[str, str]:
-    """panoramisk gives a repeated header as a list; the flow reads one value: the last, as Asterisk would."""
-    if all(isinstance(value, str) for value in event.values()):
-        return event  # type: ignore[return-value]
-    return {key: value if isinstance(value, str) else str(value[-1]) if isinstance(value, list) and value
-            else str(value) for key, value in event.items()}
 
 
 def leg_id(channel: str) -> str:
@@ -67,7 +60,6 @@ class AmiCallFlow:
         self._ended: OrderedDict[str, None] = OrderedDict()
 
     def handle(self, event: Mapping[str, str]) -> Effects:
-        event = _single_values(event)
         effects = Effects()
         name = event.get("Event", "")
         call_id = event.get("Linkedid") or event.get("DestLinkedid") or ""

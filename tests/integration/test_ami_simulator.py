@@ -1,6 +1,7 @@
 """The capture-replaying AMI simulator, driven by panoramisk (the AMI client library the listener uses).
 
-Expectations are computed straight from the recorded JSON Lines, not through the simulator's own parser.
+Expectations are computed straight from the recorded JSON Lines, not through the simulator's capture model; their
+headers are read with the product's one AMI parser (``asterisk.ami_message``, tested in tests/unit).
 panoramisk 1.4 pitfalls handled here: its actions have no timeout (always ``asyncio.wait_for``), and its
 ``close()`` leaves a scheduled reconnect alive (``_Manager`` below stays closed).
 """
@@ -17,6 +18,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from amisim import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
+from asterisk.ami_message import parse_headers
 from tests.support.captures import CAPTURES_DIR
 
 CAPTURES = CAPTURES_DIR
@@ -34,7 +36,7 @@ def recorded(name: str) -> list[dict[str, Any]]:
 
 
 def headers(raw: str) -> dict[str, str]:
-    return dict(line.split(": ", 1) for line in raw.split("\r\n") if ": " in line)
+    return parse_headers(raw)
 
 
 def login_response_index(entries: list[dict[str, Any]]) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from asterisk.ami_message import parse_headers
 from asterisk.events import AmiCallFlow, device_of, leg_id
 from callercard.calls.state import CallTracker, Effects
 from tests.support.captures import capture_path
@@ -29,8 +30,7 @@ def replay_effects(name: str) -> list[Effects]:
         if entry["dir"] != "in" or not entry["raw"].startswith("Event:"):
             continue
         now[0] = T0 + timedelta(seconds=entry["t"])
-        headers = dict(part.split(": ", 1) for part in entry["raw"].split("\r\n") if ": " in part)
-        results.append(flow.handle(headers))
+        results.append(flow.handle(parse_headers(entry["raw"])))  # as the listener reads it
     return results
 
 
@@ -76,7 +76,7 @@ def test_replaying_every_event_twice_changes_nothing() -> None:
     for line in capture_path("ringall_one_answers.jsonl").read_text().splitlines()[1:]:
         entry = json.loads(line)
         if entry["dir"] == "in" and entry["raw"].startswith("Event:"):
-            headers = dict(p.split(": ", 1) for p in entry["raw"].split("\r\n") if ": " in p)
+            headers = parse_headers(entry["raw"])
             for _ in range(2):
                 seen += [(n.agent_id, n.event.value) for n in flow.handle(headers).notices]
     assert seen.count(("vera", "answered")) == 1 and seen.count(("anna", "dismissed")) == 1

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asterisk.ami_message import parse_headers
 from asterisk.events import AmiCallFlow
 from callercard.calls.outbox import TaskOutbox
 from callercard.calls.state import CallTracker
@@ -82,8 +83,8 @@ def test_a_stopped_listeners_calls_survive_a_json_round_trip_into_its_successor(
 
 def test_a_repeated_header_is_read_as_its_last_value() -> None:
     flow = flow_at([T0])
-    flow.handle({"Event": "Newchannel", "Linkedid": ["9.9", "1.1"], "Uniqueid": "1.1",  # type: ignore[dict-item]
-                 "Context": "incoming"})
+    flow.handle(parse_headers("Event: Newchannel\r\nLinkedid: 9.9\r\nLinkedid: 1.1\r\nUniqueid: 1.1\r\n"
+                              "Context: incoming\r\n"))
     assert list(flow.tracker.calls) == ["1.1"]
 
 
