@@ -15,10 +15,11 @@ import jwt
 from cent import AsyncClient, InfoRequest, PublishRequest
 from cent.exceptions import CentError
 
+from callercard.agents import schemas as agents
 from callercard.health import Health
 from callercard.settings import Settings
 
-AGENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+AGENT_ID_PATTERN = re.compile(agents.AGENT_ID_PATTERN)
 QUEUES_CHANNEL = "queues:status"
 
 

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-AgentId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+# Also what Centrifugo's channel name ``agent:#<agent_id>`` takes (``centrifugo.agent_channel``).
+AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
 Device = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=128,
                                           pattern=r"^[A-Za-z0-9_]+/[^\s]+$")]
 

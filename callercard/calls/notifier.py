@@ -1,14 +1,15 @@
 """The one publisher of card events: ``agent:#<agent_id>`` only, payload schema ``v`` 1.
 
 Publishing fails fast (the cent client's timeout) and is retried briefly; a card
-event is never raised into the caller, since the listener must keep going.
+event is never raised into the caller, since the listener must keep going. Every
+event (ringing, answered, ended, dismissed, card) has the same payload, so one
+``notify`` serves them all rather than five identical methods.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +19,10 @@ from pydantic import BaseModel
 
 from callercard import centrifugo
 from callercard.calls.state import CardEvent, Notice
+from callercard.ports import StillWanted
 
 log = logging.getLogger(__name__)
 PAYLOAD_VERSION = 1
-StillWanted = Callable[[], bool]
 
 
 class CardEventPayload(BaseModel):
@@ -36,7 +37,15 @@ class CardEventPayload(BaseModel):
     card: dict[str, Any] | None
 
 
+def card_event(notice: Notice, *, direction: str, card: dict[str, Any] | None) -> dict[str, Any]:
+    """The card event for ``notice``, JSON-ready, exactly as it is published (and kept for a reloaded page)."""
+    return CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id, direction=direction,
+                            queue=notice.queue, at=notice.at, reason=notice.reason, card=card).model_dump(mode="json")
+
+
 class CardNotifier:
+    """Implements ``callercard.ports.CardPublisher``."""
+
     def __init__(self, client: AsyncClient, *, attempts: int = 3, retry_delay: float = 0.2) -> None:
         self._client = client
         self._attempts = attempts
@@ -45,37 +54,10 @@ class CardNotifier:
         self.failed = 0
         self.dropped = 0
 
-    async def ringing(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                   still_wanted: StillWanted | None = None) -> bool:
-        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
-
-    async def answered(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                   still_wanted: StillWanted | None = None) -> bool:
-        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
-
-    async def ended(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                   still_wanted: StillWanted | None = None) -> bool:
-        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
-
-    async def dismissed(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                   still_wanted: StillWanted | None = None) -> bool:
-        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
-
-    async def card(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                   still_wanted: StillWanted | None = None) -> bool:
-        return await self._send(notice, direction=direction, card=card, still_wanted=still_wanted)
-
     async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
                      still_wanted: StillWanted | None = None) -> bool:
         """Publish ``notice``; ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""
-        method = getattr(self, notice.event.value)
-        return bool(await method(notice, direction=direction, card=card, still_wanted=still_wanted))
-
-    async def _send(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
-                    still_wanted: StillWanted | None) -> bool:
-        payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
-                                   direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
-                                   card=card).model_dump(mode="json")
+        payload = card_event(notice, direction=direction, card=card)
         channel = centrifugo.agent_channel(notice.agent_id)
         # One key per (call, agent, event, moment): a retried publish is not shown twice.
         key = f"{notice.call_id}:{notice.agent_id}:{notice.event.value}:{notice.at.timestamp():.6f}"

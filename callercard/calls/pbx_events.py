@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
+from callercard.agents.schemas import AgentId
 from callercard.calls.state import CallTracker, Effects
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -34,7 +35,7 @@ class PbxEvent(BaseModel):
     from_: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, validation_alias=AliasChoices("from", "from_"))
     to: Annotated[str, StringConstraints(max_length=64)] | None = None
-    agent: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] | None = Field(
+    agent: AgentId | None = Field(
         default=None, validation_alias=AliasChoices("agent", "user"))
     queue: Annotated[str, StringConstraints(max_length=80)] | None = None
     direction: Annotated[str, StringConstraints(pattern=r"^(inbound|outbound)$")] = "inbound"

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from callercard.calls.notifier import CardEventPayload
+from callercard.calls.notifier import card_event
 from callercard.calls.state import CardEvent, Notice
 
 SCREEN_TTL_SECONDS = 6 * 3600
@@ -52,9 +52,7 @@ class Screens:
             await self._client.hset(key, notice.call_id, json.dumps({"payload": shown.payload,
                                                                      "channel": shown.channel}))
             return
-        payload = CardEventPayload(event=notice.event, call_id=notice.call_id, agent_id=notice.agent_id,
-                                   direction=direction, queue=notice.queue, at=notice.at, reason=notice.reason,
-                                   card=card).model_dump(mode="json")
+        payload = card_event(notice, direction=direction, card=card)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.hset(key, notice.call_id, json.dumps({"payload": payload, "channel": notice.channel}))
             pipe.expire(key, SCREEN_TTL_SECONDS)

@@ -17,7 +17,7 @@ from callercard.customers.schemas import (
     Phone,
     UpsertResult,
 )
-from callercard.errors import InvalidInput, NotFound
+from callercard.errors import NotFound
 
 _UNSTORED_KEYS = ("_id", "updated_at")
 
@@ -32,15 +32,10 @@ def to_account(incoming: AccountWithId, *, region: str, area_code: str | None) -
     phones: list[Phone] = []
     seen: set[tuple[str, str]] = set()
     for index, given in enumerate(incoming.phones):
-        try:
-            number = phone.normalize(given.number, region=region, default_area_code=area_code)
-        except phone.InvalidNumber as error:
-            raise InvalidInput(f"phones.{index}.number", str(error)) from error
-        if number.e164 is None:
-            raise InvalidInput(f"phones.{index}.number", f"{given.number!r} is not a dialable number")
-        if (number.e164, given.kind) not in seen:
-            seen.add((number.e164, given.kind))
-            phones.append(Phone(raw=given.number, e164=number.e164, kind=given.kind))
+        e164 = phone.dialable(given.number, field=f"phones.{index}.number", region=region, area_code=area_code)
+        if (e164, given.kind) not in seen:
+            seen.add((e164, given.kind))
+            phones.append(Phone(raw=given.number, e164=e164, kind=given.kind))
     return Account(phones=phones, **incoming.model_dump(exclude={"phones"}))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from callercard import phone
 from callercard.customers.importer import ImportSummary, read_rows
 from callercard.dnc import services
 from callercard.dnc.schemas import DncIn
@@ -35,7 +36,7 @@ async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: s
             summary.rejected.append((line_number, row))
             continue
         try:
-            e164 = services.dialable(str(row.get("number", "")), region=region, area_code=area_code)
+            e164 = phone.dialable(str(row.get("number", "")), field="number", region=region, area_code=area_code)
             incoming = DncIn(reason=row.get("reason"), note=row.get("note") or None,
                              expires_at=row.get("expires_at") or None)
         except InvalidInput as error:

@@ -11,24 +11,12 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from callercard import phone
 from callercard.dnc import store
 from callercard.dnc.schemas import DncChange, DncEntry, DncIn
-from callercard.errors import InvalidInput, NotFound
+from callercard.errors import NotFound
 
 log = logging.getLogger(__name__)
 CSV_COLUMNS = ["number", "reason", "note", "flagged_by", "flagged_at", "expires_at"]
-
-
-def dialable(raw: str, *, region: str, area_code: str | None, field: str = "number") -> str:
-    """The E.164 form of ``raw``, or ``InvalidInput`` naming ``field``."""
-    try:
-        number = phone.normalize(raw, region=region, default_area_code=area_code)
-    except phone.InvalidNumber as error:
-        raise InvalidInput(field, str(error)) from error
-    if number.e164 is None:
-        raise InvalidInput(field, f"{raw!r} is {number.kind.value}, not a dialable number")
-    return number.e164
 
 
 def is_active(entry: DncEntry, now: datetime) -> bool:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,14 @@ import redis
 from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from callercard.customers.importer import csv_row_to_account
 from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
+from tests.support.directory import put_demo_directory
 from tests.support.faults import PrivateRedis, free_port
-from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs
-from tests.support.scenarios import DEMO_AGENTS
+from tests.support.processes import Process, http_answers, services_up, settings_kwargs
 
 FAULTS_DATABASE = "callercard_faults"
-DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
 CLOSING = {"dismissed", "ended"}
 
 
@@ -77,27 +74,9 @@ def api_url(api_process: Process, fault_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-async def admin_api(api_url: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 async def seeded(admin_api: httpx.AsyncClient) -> None:
-    for agent_id, body in DEMO_AGENTS.items():
-        assert (await admin_api.put(f"/api/v1/agents/{agent_id}", json=body)).status_code in (200, 201)
-    with DEMO_CUSTOMERS.open() as handle:
-        rows = [csv_row_to_account(row) for row in csv.DictReader(handle)]
-    assert (await admin_api.post("/api/v1/customers:bulk", json=rows)).json()["rejected"] == []
-
-
-@pytest.fixture
-async def pages(admin_api: httpx.AsyncClient, seeded: None) -> AsyncIterator[dict[str, AgentPage]]:
-    opened = {agent_id: await AgentPage.open_with_token_from_api(admin_api, agent_id) for agent_id in DEMO_AGENTS}
-    yield opened
-    for page in opened.values():
-        await page.close()
+    _, result = await put_demo_directory(admin_api)
+    assert result["rejected"] == []
 
 
 @pytest.fixture

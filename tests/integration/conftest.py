@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -11,17 +10,14 @@ import redis
 from celery import Celery
 from pymongo import MongoClient
 
-from callercard.customers.importer import csv_row_to_account
 from callercard.lines.redis_status import LINES_KEY
 from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
-from tests.support.agents import AgentPage
-from tests.support.processes import ROOT, Process, http_answers, services_up, settings_kwargs
-from tests.support.scenarios import DEMO_AGENTS
+from tests.support.directory import put_demo_directory
+from tests.support.processes import Process, http_answers, services_up, settings_kwargs
 from worker.app import create_celery
 
 TEST_DATABASE = "callercard_test"
-DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
 
 
 @pytest.fixture(scope="session")
@@ -64,13 +60,6 @@ def api_url(api_process: Process, base_settings: Settings) -> str:
 
 
 @pytest.fixture
-async def admin_api(api_url: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {settings.admin_api_key.get_secret_value()}"}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 async def pbx_api(api_url: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {settings.pbx_api_key.get_secret_value()}"}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
@@ -93,11 +82,7 @@ def celery_app(base_settings: Settings) -> Celery:
 @pytest.fixture
 async def seeded(admin_api: httpx.AsyncClient) -> dict[str, str]:
     """Demo agents and customers; returns E.164 → holder name."""
-    for agent_id, body in DEMO_AGENTS.items():
-        assert (await admin_api.put(f"/api/v1/agents/{agent_id}", json=body)).status_code in (200, 201)
-    with DEMO_CUSTOMERS.open() as handle:
-        rows = [csv_row_to_account(row) for row in csv.DictReader(handle)]
-    result = (await admin_api.post("/api/v1/customers:bulk", json=rows)).json()
+    rows, result = await put_demo_directory(admin_api)
     assert result["rejected"] == [] and result["created"] == len(rows)
     holders: dict[str, list[str]] = {}
     for row in sorted(rows, key=lambda r: r["id"]):
@@ -105,11 +90,3 @@ async def seeded(admin_api: httpx.AsyncClient) -> dict[str, str]:
         for phone in account["phones"]:
             holders.setdefault(phone["e164"], []).append(account["holder"])
     return {e164: " + ".join(names) for e164, names in holders.items()}  # a shared phone shows every name
-
-
-@pytest.fixture
-async def pages(admin_api: httpx.AsyncClient, seeded: dict[str, str]) -> AsyncIterator[dict[str, AgentPage]]:
-    opened = {agent_id: await AgentPage.open_with_token_from_api(admin_api, agent_id) for agent_id in DEMO_AGENTS}
-    yield opened
-    for page in opened.values():
-        await page.close()

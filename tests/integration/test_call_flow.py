@@ -12,11 +12,10 @@ from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
-from tests.support.processes import ROOT, Process
+from tests.support.processes import Process
 from tests.support.scenarios import DEMO_AGENTS, SCENARIOS
 
 SPEED = 4.0  # the recorded spacing, four times faster
-DEMO_CUSTOMERS = ROOT / "callercard" / "demo" / "customers.csv"
 
 
 async def run_capture(name: str, settings: Settings, service_env: dict[str, str]) -> AmiSimulator:
