@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
+from tqdm import tqdm
 
 from callercard.customers import services
 from callercard.customers.schemas import Account, AccountWithId, UpsertResult
 from callercard.errors import InvalidInput, describe_validation_error
-from callercard.progress import ProgressBar
 
 BATCH_SIZE = 500
 _KNOWN_COLUMNS = {"id", "holder", "status", "email", "crm_url", "tags", "phones",
@@ -37,6 +37,14 @@ class ImportSummary:
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     rows_per_second: float = 0.0
+
+    def finish(self, progress: tqdm[Any] | None) -> None:
+        """Close the progress bar, keeping its overall rate (the bar shows a recent one) for ``report``."""
+        if progress is None:
+            return
+        elapsed = progress.format_dict["elapsed"]
+        self.rows_per_second = progress.n / elapsed if elapsed > 0 else 0.0
+        progress.close()
 
     def report(self) -> str:
         lines = [f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -110,7 +118,7 @@ def _reason(error: ValidationError | InvalidInput) -> str:
 
 async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None,
                            announce: Callable[[list[str]], Awaitable[None]],
-                           progress: ProgressBar | None = None) -> ImportSummary:
+                           progress: tqdm[Any] | None = None) -> ImportSummary:
     """``announce`` is handed each batch's changed numbers, once the store has them."""
     summary = ImportSummary()
     batch: list[Account] = []
@@ -121,27 +129,25 @@ async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_c
         summary.created += results.count(UpsertResult.CREATED)
         summary.updated += results.count(UpsertResult.UPDATED)
         summary.unchanged += results.count(UpsertResult.UNCHANGED)
-        if progress:
-            progress.advance(len(batch))
+        if progress is not None:
+            progress.update(len(batch))
         batch.clear()
 
     for line_number, row in read_rows(path):
         if isinstance(row, str):
             summary.rejected.append((line_number, row))
-            if progress:
-                progress.advance(1)
+            if progress is not None:
+                progress.update(1)
             continue
         try:
             batch.append(_validate(row, region=region, area_code=area_code))
         except (ValidationError, InvalidInput) as error:
             summary.rejected.append((line_number, _reason(error)))
-            if progress:
-                progress.advance(1)
+            if progress is not None:
+                progress.update(1)
         if len(batch) >= BATCH_SIZE:
             await flush()
     if batch:
         await flush()
-    if progress:
-        progress.finish()
-        summary.rows_per_second = progress.rate
+    summary.finish(progress)
     return summary

@@ -8,13 +8,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
+from tqdm import tqdm
 
 from callercard import phone
 from callercard.customers.importer import ImportSummary, read_rows
 from callercard.dnc import services
 from callercard.dnc.schemas import DncIn
 from callercard.errors import InvalidInput, describe_validation_error
-from callercard.progress import ProgressBar
 
 
 def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
@@ -23,15 +23,15 @@ def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
 
 async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None, by: str,
                      announce: Callable[[list[str]], Awaitable[None]],
-                     progress: ProgressBar | None = None) -> ImportSummary:
+                     progress: tqdm[Any] | None = None) -> ImportSummary:
     """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone.
 
     ``announce`` is handed each flagged number once the store has it.
     """
     summary = ImportSummary()
     for line_number, row in read_rows(path, csv_row=_csv_row):
-        if progress:
-            progress.advance(1)
+        if progress is not None:
+            progress.update(1)
         if isinstance(row, str):
             summary.rejected.append((line_number, row))
             continue
@@ -56,7 +56,5 @@ async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: s
             summary.created += 1
         else:
             summary.updated += 1
-    if progress:
-        progress.finish()
-        summary.rows_per_second = progress.rate
+    summary.finish(progress)
     return summary

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import unicodedata
 
-# Russian passport transliteration (ICAO 9303), what Russian desk-phone users expect.
-_CYRILLIC = dict(zip(
-    "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s", "t",
-     "u", "f", "kh", "ts", "ch", "sh", "shch", "ie", "y", "", "e", "iu", "ia"],
-    strict=True,
-))
+import iuliia
 
-
-def _transliterate_char(char: str) -> str:
-    lower = char.lower()
-    if lower in _CYRILLIC:
-        latin = _CYRILLIC[lower]
-        return latin.capitalize() if char != lower else latin
-    decomposed = unicodedata.normalize("NFKD", char)
-    return decomposed.encode("ascii", "ignore").decode("ascii")
+# Russian passport transliteration (ICAO Doc 9303), what Russian desk-phone users expect.
+_PASSPORT = iuliia.ICAO_DOC_9303
 
 
 def to_ascii(text: str) -> str:
-    return "".join(_transliterate_char(char) for char in text)
+    """Cyrillic as the passport writes it; any other letter without its accents (``Müller`` → ``Muller``); what
+    has no ASCII form is dropped."""
+    latin = _PASSPORT.translate(text)
+    return unicodedata.normalize("NFKD", latin).encode("ascii", "ignore").decode("ascii")
 
 
 def for_phone_display(name: str, *, ascii_only: bool, max_length: int | None) -> str:
