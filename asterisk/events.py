@@ -239,9 +239,9 @@ class AmiCallFlow:
         channels = self.channels.get(call_id)
         if channels is not None:
             channels.discard(unique_id)
-        if not channels:  # every channel gone, or we never saw them (started mid-call) and the call's own hung up
-            if channels is not None or unique_id == call_id:
-                self._finish(call_id, at, effects)
+        # Every channel gone, or we never saw them (started mid-call) and the call's own hung up.
+        if not channels and (channels is not None or unique_id == call_id):
+            self._finish(call_id, at, effects)
 
     # -- helpers ------------------------------------------------------------
 

@@ -66,7 +66,7 @@ class TaskOutbox:
         item = self._pending[0]
         try:
             await self._send(*item)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  # whatever stops a hand-off, the record waits and is retried
             if self.down_since is None:
                 self.down_since = time.monotonic()
                 log.warning("broker unavailable (%s: %s); keeping %d hand-off(s) and retrying", type(error).__name__,

@@ -47,8 +47,8 @@ class ImportSummary:
         progress.close()
 
     def report(self) -> str:
-        lines = [f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
-                 f"rejected {len(self.rejected)} ({self.rows_per_second:,.0f} rows/s)"]
+        lines = [(f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
+                  f"rejected {len(self.rejected)} ({self.rows_per_second:,.0f} rows/s)")]
         lines += [f"  line {line}: {reason}" for line, reason in self.rejected[:50]]
         if len(self.rejected) > 50:
             lines.append(f"  ... and {len(self.rejected) - 50} more")

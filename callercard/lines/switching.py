@@ -87,5 +87,5 @@ async def _leave(*, pbx: PbxActions, queue: str, number: int, me: Membership, dy
             if "not dynamic" not in text:
                 raise
     await pbx.queue_pause(queue=queue, interface=me.interface, paused=True, reason="other line")
-    return [f"paused on line {number} ({queue}): a permanent member in the PBX's queues.conf cannot leave it "
-            "(Asterisk: Member not dynamic)"]
+    return [(f"paused on line {number} ({queue}): a permanent member in the PBX's queues.conf cannot leave it "
+             "(Asterisk: Member not dynamic)")]

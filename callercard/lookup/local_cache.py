@@ -115,7 +115,7 @@ async def keep_fresh(cache: LocalCardCache, client: aioredis.Redis, *, retry_sec
         except asyncio.CancelledError:
             cache.stop_listening()
             raise
-        except Exception as error:  # any trouble on the channel: serve from the store, retry
+        except Exception as error:  # noqa: BLE001  # any trouble on the channel: serve from the store, retry
             if cache.listening:
                 log.warning("lost the change announcements (%s: %s); lookups read the store until they are back",
                             type(error).__name__, error)

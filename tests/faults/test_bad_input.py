@@ -90,8 +90,8 @@ def fuzz_frames(seed: int) -> list[bytes]:
                b"Event: Newchannel\r\nChannel: Local/201@agents-0000abcd;1\r\nUniqueid\r\nLinkedid\r\n\r\n",
                b"Response: Success\r\nActionID: not-ours\r\nMessage: who asked?\r\n\r\n",
                b"Response: Follows\r\nActionID: nobody\r\n\r\n",
-               b"Event: Newchannel\r\nCallerIDNum: \xff\xfe\xfd\xc3\x28\r\nContext: incoming\r\n"
-               b"Uniqueid: 77.1\r\nLinkedid: 77.1\r\n\r\n",  # invalid UTF-8
+               (b"Event: Newchannel\r\nCallerIDNum: \xff\xfe\xfd\xc3\x28\r\nContext: incoming\r\n"
+                b"Uniqueid: 77.1\r\nLinkedid: 77.1\r\n\r\n"),  # invalid UTF-8
                b"Event: Hangup\r\nUniqueid: 77.1\r\nLinkedid: 77.1\r\nChannel: \xed\xa0\x80\r\n\r\n",
                b"Event: TotallyUnknownEvent\r\nFoo: bar\r\n\r\n",
                b"Event: QueueCallerJoin\r\nLinkedid: 88.1\r\nUniqueid: 88.1\r\nCallerIDNum: " + b"9" * 5000

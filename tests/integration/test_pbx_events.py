@@ -31,8 +31,7 @@ def http_feed(name: str) -> list[dict[str, Any]]:
                 continue  # the PBX reports the call's hang-up or the answer; those close these popups
             feed.append({"event": _VERB[notice.event.value], "callId": notice.call_id, "agent": notice.agent_id,
                          "queue": notice.queue, "from": number})
-        for call in effects.finished:
-            feed.append({"event": "hangup", "callId": call.call_id})
+        feed += [{"event": "hangup", "callId": call.call_id} for call in effects.finished]
     return feed
 
 
