@@ -33,6 +33,7 @@ test: $(STAMP) $(WIDGET_JS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check callercard worker asterisk amisim tests bench
+	$(VENV)/bin/mypy
 
 services-up:
 	scripts/services.sh up

@@ -70,7 +70,7 @@ class AmiActions:
             raise PbxUnavailable(f"cannot reach the PBX's manager interface: {error}") from error
         finally:
             manager.close()
-        return response  # type: ignore[no-any-return]
+        return response
 
     async def hangup(self, *, channel: str, cause: str = DECLINED_CAUSE) -> ActionAnswer:
         return await self.send({"Action": "Hangup", "Channel": channel, "Cause": cause})

@@ -26,6 +26,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # panoramisk ships no type hints: its protocol class is ``Any`` to mypy.
 class AmiProtocol(AMIProtocol):  # type: ignore[misc]
+    version: str | None = None  # the banner's protocol version, as panoramisk keeps it
+
     def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         super().__init__()
         self.max_message_bytes = max_message_bytes

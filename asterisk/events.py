@@ -105,10 +105,10 @@ class AmiCallFlow:
             for key in list(call.leg_order):
                 if call.legs[key].rung_at >= asked_at:
                     continue
-                channel = legs.get(key)
-                if channel is None:
+                live_leg = legs.get(key)
+                if live_leg is None:
                     effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=key, at=at, reason="hangup")
-                elif channel.get("ChannelState") == _UP:
+                elif live_leg.get("ChannelState") == _UP:
                     effects.notices += self.tracker.answer(call_id=call_id, leg_id=key, at=at)
         calls: dict[str, list[Mapping[str, str]]] = {}
         for channel in live:

@@ -12,14 +12,20 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from callercard.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from callercard.mongo import Database
+
 log = logging.getLogger("callercard")
+T = TypeVar("T")
 
 
 def _configure_logging(level: str) -> None:
@@ -68,7 +74,7 @@ def run_listener(settings: Settings, args: argparse.Namespace) -> int:
 BATCH_MONGO_TIMEOUT_MS = 60_000
 
 
-def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``work(db)`` with a MongoDB client that is closed afterwards.
 
     Admin commands write in bulk and nobody waits on them live: they get a long store timeout,
@@ -78,7 +84,7 @@ def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
 
     batch_settings = settings.model_copy(update={"mongo_timeout_ms": BATCH_MONGO_TIMEOUT_MS})
 
-    async def main():  # type: ignore[no-untyped-def]
+    async def main() -> T:
         client = mongo.connect(batch_settings)
         try:
             return await work(mongo.database(client, settings))
@@ -91,7 +97,7 @@ def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
 def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from callercard.customers.importer import count_rows, import_customers
+    from callercard.customers.importer import ImportSummary, count_rows, import_customers
     from callercard.dnc.importer import import_dnc
 
     path = Path(args.file)
@@ -104,9 +110,9 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     progress = tqdm(total=count_rows(path), desc=args.kind, unit=" rows", ascii=" #", mininterval=0.2,
                     file=sys.stderr, bar_format="{desc} [{bar:30}] {n}/{total} {percentage:3.0f}% {rate_fmt} "
                                                 "ETA {remaining}")
-    options = {"region": settings.default_region, "area_code": settings.default_area_code, "progress": progress}
+    region, area_code = settings.default_region, settings.default_area_code
 
-    async def work(db):  # type: ignore[no-untyped-def]
+    async def work(db: Database) -> ImportSummary:
         redis_client = redis_state.connect(settings)
         unannounced = False
 
@@ -117,8 +123,10 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 
         try:
             if args.kind == "customers":
-                return await import_customers(db, path, announce=announce, **options)
-            return await import_dnc(db, path, by=f"import:{path.name}", announce=announce, **options)
+                return await import_customers(db, path, region=region, area_code=area_code, announce=announce,
+                                              progress=progress)
+            return await import_dnc(db, path, region=region, area_code=area_code, by=f"import:{path.name}",
+                                    announce=announce, progress=progress)
         finally:
             if unannounced:
                 print(f"callercard: Redis was unreachable; the API may answer old cards for up to "

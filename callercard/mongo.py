@@ -28,8 +28,12 @@ DNC = "dnc"
 DNC_HISTORY = "dnc_history"
 API_KEYS = "api_keys"
 
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]  # what every store takes
+MongoClient = AsyncMongoClient[Document]
 
-def connect(settings: Settings) -> AsyncMongoClient:
+
+def connect(settings: Settings) -> MongoClient:
     """A client whose every operation gives up after ``mongo_timeout_ms``, so no caller hangs."""
     timeout = settings.mongo_timeout_ms
     return AsyncMongoClient(
@@ -43,14 +47,14 @@ def connect(settings: Settings) -> AsyncMongoClient:
     )
 
 
-def database(client: AsyncMongoClient, settings: Settings) -> AsyncDatabase:
+def database(client: MongoClient, settings: Settings) -> Database:
     return client[settings.mongo_database]
 
 
 SEPARATE_READS_UP_TO = 16
 
 
-async def find_by_ids(collection: AsyncCollection, ids: Iterable[str], *,
+async def find_by_ids(collection: AsyncCollection[Document], ids: Iterable[str], *,
                       projection: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
     """Documents by ``_id``.
 
@@ -68,7 +72,7 @@ async def find_by_ids(collection: AsyncCollection, ids: Iterable[str], *,
     return {doc["_id"]: doc for doc in found if doc is not None}
 
 
-async def health(db: AsyncDatabase) -> Health:
+async def health(db: Database) -> Health:
     try:
         await db.command("ping")
     except PyMongoError as error:

@@ -120,4 +120,4 @@ async def follow_changed_numbers(client: aioredis.Redis, *, on_subscribed: Calla
                 else:
                     on_changed(json.loads(data))
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command: lint, then unit and integration tests against real servers.
+# The test command: lint and type checks, then unit and integration tests against real servers.
 # Fails when pytest collected no test (its exit code 5), so an empty run never passes.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 .venv/bin/ruff check callercard worker asterisk amisim tests bench || exit 1
+# Types, strict (pyproject.toml [tool.mypy] says where not and why).
+.venv/bin/mypy || exit 1
 # Browser tests drive Debian's Chromium through Playwright (no browser download).
 if [[ ! -x /usr/bin/chromium ]]; then
   echo "test.sh: installing chromium from Debian's packages" >&2

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import mongo, redis_state
+from callercard.mongo import Database
 from callercard.settings import Settings
 
 T = TypeVar("T")
@@ -24,11 +23,11 @@ class WorkerRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._mongo: AsyncMongoClient | None = None
+        self._mongo: mongo.MongoClient | None = None
         self._redis: aioredis.Redis | None = None
 
     @property
-    def db(self) -> AsyncDatabase:
+    def db(self) -> Database:
         if self._mongo is None:
             self._mongo = mongo.connect(self.settings)
         return mongo.database(self._mongo, self.settings)

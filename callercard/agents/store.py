@@ -5,38 +5,37 @@ from __future__ import annotations
 import logging
 import time
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from callercard.agents.schemas import Agent, AgentIn
-from callercard.mongo import AGENTS
+from callercard.mongo import AGENTS, Database
 
 log = logging.getLogger(__name__)
 
 
-async def put(db: AsyncDatabase, *, agent_id: str, agent: AgentIn) -> bool:
+async def put(db: Database, *, agent_id: str, agent: AgentIn) -> bool:
     """Create or replace; True when created."""
     result = await db[AGENTS].replace_one({"_id": agent_id}, agent.model_dump(), upsert=True)
     return result.upserted_id is not None
 
 
-async def get(db: AsyncDatabase, *, agent_id: str) -> Agent | None:
+async def get(db: Database, *, agent_id: str) -> Agent | None:
     doc = await db[AGENTS].find_one({"_id": agent_id})
     return Agent(id=doc.pop("_id"), **doc) if doc else None
 
 
-async def all_agents(db: AsyncDatabase) -> list[Agent]:
+async def all_agents(db: Database) -> list[Agent]:
     return [Agent(id=doc.pop("_id"), **doc) async for doc in db[AGENTS].find({}).sort("_id", 1)]
 
 
-async def delete(db: AsyncDatabase, *, agent_id: str) -> bool:
+async def delete(db: Database, *, agent_id: str) -> bool:
     return (await db[AGENTS].delete_one({"_id": agent_id})).deleted_count == 1
 
 
 class DeviceMap:
     """Device → agent id, refreshed from MongoDB at most every ``max_age`` seconds; keeps the last good map."""
 
-    def __init__(self, db: AsyncDatabase, *, max_age: float = 5.0) -> None:
+    def __init__(self, db: Database, *, max_age: float = 5.0) -> None:
         self._db = db
         self._max_age = max_age
         self._devices: dict[str, str] = {}

@@ -12,13 +12,13 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from cent import AsyncClient as CentClient
 from fastapi import Depends, Request
-from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import redis_state
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.redis_screens import Screens
 from callercard.lookup.local_cache import LocalCardCache
+from callercard.mongo import Database
 from callercard.ports import PbxActions
 from callercard.settings import Settings
 
@@ -26,7 +26,7 @@ from callercard.settings import Settings
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    db: AsyncDatabase
+    db: Database
     redis: aioredis.Redis
     centrifugo: CentClient
     pbx_calls: HttpCallFlow

@@ -11,13 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from callercard.agents.schemas import Agent
 from callercard.dnc import services as dnc
 from callercard.dnc import store as dnc_store
 from callercard.dnc.schemas import DncChange
 from callercard.errors import Conflict, Forbidden, InvalidInput
+from callercard.mongo import Database
 from callercard.ports import PbxActions
 
 
@@ -34,7 +33,7 @@ class Placed:
     agent_id: str
 
 
-async def place_call(*, db: AsyncDatabase, pbx: PbxActions, context: str, agent: Agent, e164: str, dial: str,
+async def place_call(*, db: Database, pbx: PbxActions, context: str, agent: Agent, e164: str, dial: str,
                      by: str, may_override: bool, override: Override | None, purpose: str,
                      variables: dict[str, str] | None = None) -> Placed:
     """Refuse a do-not-call number unless ``override`` is given by someone who ``may_override`` (admins), then

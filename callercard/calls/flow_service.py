@@ -12,6 +12,7 @@ card cache, and the card is prefetched here); finished calls go to the worker's
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable
@@ -19,7 +20,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
 from redis.exceptions import RedisError
 
 from callercard import phone
@@ -28,6 +28,7 @@ from callercard.calls.records import call_record
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
 from callercard.lookup.services import lookup_within_budget
+from callercard.mongo import Database
 from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
 
@@ -45,7 +46,7 @@ def _found(lookup: asyncio.Task[dict[str, Any]]) -> bool:
 class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
-    def __init__(self, *, settings: Settings, tracker: CallTracker, db: AsyncDatabase, notifier: CardPublisher,
+    def __init__(self, *, settings: Settings, tracker: CallTracker, db: Database, notifier: CardPublisher,
                  queue: WorkerQueue, screens: Screens | None = None) -> None:
         self.settings = settings
         self._screens = screens
@@ -99,7 +100,7 @@ class CallFlowService:
     def _chain(self, call_id: str, effects: Effects) -> None:
         task = asyncio.create_task(self._after(self._chains.get(call_id), call_id, effects))
         self._chains[call_id] = task
-        task.add_done_callback(lambda done, key=call_id: self._forget_chain(key, done))
+        task.add_done_callback(functools.partial(self._forget_chain, call_id))
 
     def _forget_chain(self, call_id: str, task: asyncio.Task[None]) -> None:
         if self._chains.get(call_id) is task:
@@ -125,7 +126,7 @@ class CallFlowService:
             direction = call.direction if call else "inbound"
             card = await self._card(notice.call_id)
             await self._notifier.notify(notice, direction=direction, card=card,
-                                        still_wanted=lambda n=notice: not self._stale_ringing(n))
+                                        still_wanted=functools.partial(self._still_wanted, notice))
             if not self._stale_ringing(notice):  # dropped while retrying: not on the agent's screen either
                 await self._remember_screen(notice, direction=direction, card=card)
             awaited = (notice.call_id, notice.agent_id)
@@ -169,6 +170,9 @@ class CallFlowService:
         except (RedisError, OSError, TimeoutError) as error:
             # The popup itself went out; only a page reload or a decline needs this copy.
             log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
+
+    def _still_wanted(self, notice: Notice) -> bool:
+        return not self._stale_ringing(notice)
 
     def _stale_ringing(self, notice: Notice) -> bool:
         """A ringing more than ``LATE_RINGING_SECONDS`` behind the PBX whose ring is already over (answered

@@ -69,6 +69,6 @@ class Screens:
         return sorted(shown, key=lambda item: str(item.payload.get("at", "")))
 
 
-def _on_screen(raw: str) -> OnScreen:
+def _on_screen(raw: str | bytes) -> OnScreen:
     stored = json.loads(raw)
     return OnScreen(payload=stored["payload"], channel=stored.get("channel"))

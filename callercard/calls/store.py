@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from callercard.mongo import CALLS, NUMBER_CALLS
+from callercard.mongo import CALLS, NUMBER_CALLS, Database
 
 _TIMES = ("entered_at", "first_ring_at", "answered_at", "ended_at")
 
@@ -22,7 +21,7 @@ def _with_datetimes(record: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-async def save(db: AsyncDatabase, record: dict[str, Any]) -> None:
+async def save(db: Database, record: dict[str, Any]) -> None:
     """Idempotent by call id: writing the same record again leaves one document, and keeps callback progress."""
     stored = _with_datetimes(record)
     callback = stored.pop("callback")
@@ -33,7 +32,7 @@ async def save(db: AsyncDatabase, record: dict[str, Any]) -> None:
         await _summarize(db, e164=e164, stored=stored)
 
 
-async def _summarize(db: AsyncDatabase, *, e164: str, stored: dict[str, Any]) -> None:
+async def _summarize(db: Database, *, e164: str, stored: dict[str, Any]) -> None:
     """The per-number summary cards show, keyed by E.164 so lookups stay on ``_id``. Idempotent."""
     call_id = stored["call_id"]
     try:
@@ -47,7 +46,7 @@ async def _summarize(db: AsyncDatabase, *, e164: str, stored: dict[str, Any]) ->
         {"_id": e164, "$or": [{"last": None}, {"last.at": {"$lt": stored["entered_at"]}}]}, {"$set": {"last": last}})
 
 
-async def recent_calls(db: AsyncDatabase, e164: str) -> dict[str, Any] | None:
+async def recent_calls(db: Database, e164: str) -> dict[str, Any] | None:
     doc = await db[NUMBER_CALLS].find_one({"_id": e164})
     if not doc or not doc.get("last"):
         return None
@@ -56,11 +55,11 @@ async def recent_calls(db: AsyncDatabase, e164: str) -> dict[str, Any] | None:
             "last_outcome": last["outcome"], "last_answered_by": last["answered_by"]}
 
 
-async def get(db: AsyncDatabase, call_id: str) -> dict[str, Any] | None:
+async def get(db: Database, call_id: str) -> dict[str, Any] | None:
     return await db[CALLS].find_one({"_id": call_id}, {"_id": 0})
 
 
-async def find(db: AsyncDatabase, *, outcome: str | None = None, e164: str | None = None,
+async def find(db: Database, *, outcome: str | None = None, e164: str | None = None,
                agent_id: str | None = None, since: datetime | None = None, until: datetime | None = None,
                limit: int = 50, skip: int = 0) -> list[dict[str, Any]]:
     query: dict[str, Any] = {}
@@ -84,13 +83,13 @@ def callback_filter(*, agent_id: str | None, lines: list[str]) -> dict[str, Any]
     return query
 
 
-async def open_callbacks(db: AsyncDatabase, *, query: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+async def open_callbacks(db: Database, *, query: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
     """The calls matching ``query`` (a ``callback_filter``), newest first."""
     cursor = db[CALLS].find(query, {"_id": 0}).sort("entered_at", DESCENDING).limit(limit)
     return [doc async for doc in cursor]
 
 
-async def mark_callbacks_done(db: AsyncDatabase, *, query: dict[str, Any], by: str, at: datetime,
+async def mark_callbacks_done(db: Database, *, query: dict[str, Any], by: str, at: datetime,
                               via: str, attempt: str | None = None) -> int:
     done = {"callback.done": True, "callback.done_by": by, "callback.done_at": at, "callback.via": via}
     if attempt:
@@ -99,5 +98,5 @@ async def mark_callbacks_done(db: AsyncDatabase, *, query: dict[str, Any], by: s
     return result.modified_count
 
 
-async def matches(db: AsyncDatabase, *, call_id: str, query: dict[str, Any]) -> bool:
+async def matches(db: Database, *, call_id: str, query: dict[str, Any]) -> bool:
     return await db[CALLS].count_documents({**query, "_id": call_id}, limit=1) > 0

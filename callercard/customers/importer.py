@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 from tqdm import tqdm
 
 from callercard.customers import services
 from callercard.customers.schemas import Account, AccountWithId, UpsertResult
 from callercard.errors import InvalidInput, describe_validation_error
+from callercard.mongo import Database
 
 BATCH_SIZE = 500
 _KNOWN_COLUMNS = {"id", "holder", "status", "email", "crm_url", "tags", "phones",
@@ -116,7 +116,7 @@ def _reason(error: ValidationError | InvalidInput) -> str:
     return describe_validation_error(error) if isinstance(error, ValidationError) else error.message
 
 
-async def import_customers(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None,
+async def import_customers(db: Database, path: Path, *, region: str, area_code: str | None,
                            announce: Callable[[list[str]], Awaitable[None]],
                            progress: tqdm[Any] | None = None) -> ImportSummary:
     """``announce`` is handed each batch's changed numbers, once the store has them."""

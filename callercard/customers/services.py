@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from callercard import phone
 from callercard.customers import store
 from callercard.customers.schemas import (
@@ -18,6 +16,7 @@ from callercard.customers.schemas import (
     UpsertResult,
 )
 from callercard.errors import NotFound
+from callercard.mongo import Database
 
 _UNSTORED_KEYS = ("_id", "updated_at")
 
@@ -52,7 +51,7 @@ def _numbers(doc: dict[str, Any] | None) -> set[str]:
     return {p["e164"] for p in doc["phones"]} if doc else set()
 
 
-async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
+async def upsert_accounts(db: Database, *, accounts: Sequence[Account],
                           now: datetime | None = None) -> Upserted:
     """Create or replace accounts by id; rewriting an identical account changes nothing (idempotent)."""
     stamp = now or datetime.now(UTC)
@@ -85,7 +84,7 @@ async def upsert_accounts(db: AsyncDatabase, *, accounts: Sequence[Account],
     return Upserted([outcome[account.id] for account in accounts], changed_numbers)
 
 
-async def delete_account(db: AsyncDatabase, *, account_id: str) -> list[str]:
+async def delete_account(db: Database, *, account_id: str) -> list[str]:
     """Returns the numbers whose cards changed."""
     existing = await store.find_accounts(db, [account_id])
     if account_id not in existing:
@@ -95,7 +94,7 @@ async def delete_account(db: AsyncDatabase, *, account_id: str) -> list[str]:
     return await store.reindex_numbers(db, added=[], removed=removed, touched=[])
 
 
-async def get_account(db: AsyncDatabase, *, account_id: str) -> Account:
+async def get_account(db: Database, *, account_id: str) -> Account:
     found = await store.find_accounts(db, [account_id])
     if account_id not in found:
         raise NotFound(f"account {account_id!r} does not exist", account_id=account_id)

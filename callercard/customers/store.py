@@ -11,19 +11,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from callercard.mongo import ACCOUNTS, CARD_CACHE, PHONE_INDEX, find_by_ids
+from callercard.mongo import ACCOUNTS, CARD_CACHE, PHONE_INDEX, Database, find_by_ids
 
 DUPLICATE_KEY = 11000
 
 
-async def find_accounts(db: AsyncDatabase, account_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def find_accounts(db: Database, account_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return await find_by_ids(db[ACCOUNTS], account_ids)
 
 
-async def insert_accounts(db: AsyncDatabase, docs: list[dict[str, Any]]) -> set[str]:
+async def insert_accounts(db: Database, docs: list[dict[str, Any]]) -> set[str]:
     """Insert every document in one go; return the ids that already existed (nothing was written for them).
 
     Insert first, read back only what turned out to exist: an import is mostly new rows, and reading a
@@ -33,7 +32,7 @@ async def insert_accounts(db: AsyncDatabase, docs: list[dict[str, Any]]) -> set[
     return await _insert_new(db[ACCOUNTS], docs)
 
 
-async def replace_accounts(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+async def replace_accounts(db: Database, docs: list[dict[str, Any]]) -> None:
     if docs:
         await db[ACCOUNTS].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
 
@@ -52,12 +51,12 @@ async def _insert_new(collection: Any, docs: list[dict[str, Any]]) -> set[str]:
     return set()
 
 
-async def delete_accounts(db: AsyncDatabase, account_ids: list[str]) -> None:
+async def delete_accounts(db: Database, account_ids: list[str]) -> None:
     if account_ids:
         await db[ACCOUNTS].bulk_write([DeleteOne({"_id": i}) for i in account_ids], ordered=False)
 
 
-async def reindex_numbers(db: AsyncDatabase, *, added: list[tuple[str, str]], removed: list[tuple[str, str]],
+async def reindex_numbers(db: Database, *, added: list[tuple[str, str]], removed: list[tuple[str, str]],
                           touched: Iterable[str]) -> list[str]:
     """Link and unlink (number, account id) pairs, bump ``rev`` of every affected number, drop their cards.
 
@@ -90,5 +89,5 @@ async def reindex_numbers(db: AsyncDatabase, *, added: list[tuple[str, str]], re
     return affected
 
 
-async def find_phone_entry(db: AsyncDatabase, number: str) -> dict[str, Any] | None:
+async def find_phone_entry(db: Database, number: str) -> dict[str, Any] | None:
     return await db[PHONE_INDEX].find_one({"_id": number})

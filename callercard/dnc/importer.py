@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 from tqdm import tqdm
 
 from callercard import phone
@@ -15,13 +14,14 @@ from callercard.customers.importer import ImportSummary, read_rows
 from callercard.dnc import services
 from callercard.dnc.schemas import DncIn
 from callercard.errors import InvalidInput, describe_validation_error
+from callercard.mongo import Database
 
 
 def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key and value}
 
 
-async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: str | None, by: str,
+async def import_dnc(db: Database, path: Path, *, region: str, area_code: str | None, by: str,
                      announce: Callable[[list[str]], Awaitable[None]],
                      progress: tqdm[Any] | None = None) -> ImportSummary:
     """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone.
@@ -37,8 +37,8 @@ async def import_dnc(db: AsyncDatabase, path: Path, *, region: str, area_code: s
             continue
         try:
             e164 = phone.dialable(str(row.get("number", "")), field="number", region=region, area_code=area_code)
-            incoming = DncIn(reason=row.get("reason"), note=row.get("note") or None,
-                             expires_at=row.get("expires_at") or None)
+            incoming = DncIn.model_validate({"reason": row.get("reason"), "note": row.get("note") or None,
+                                             "expires_at": row.get("expires_at") or None})
         except InvalidInput as error:
             summary.rejected.append((line_number, error.message))
             continue

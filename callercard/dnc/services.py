@@ -8,12 +8,12 @@ import io
 import logging
 from datetime import UTC, datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from callercard.dnc import store
 from callercard.dnc.schemas import DncChange, DncEntry, DncIn
 from callercard.errors import NotFound
+from callercard.mongo import Database
 
 log = logging.getLogger(__name__)
 CSV_COLUMNS = ["number", "reason", "note", "flagged_by", "flagged_at", "expires_at"]
@@ -23,7 +23,7 @@ def is_active(entry: DncEntry, now: datetime) -> bool:
     return entry.expires_at is None or entry.expires_at > now
 
 
-async def flag(db: AsyncDatabase, *, e164: str, incoming: DncIn, by: str, now: datetime | None = None) -> bool:
+async def flag(db: Database, *, e164: str, incoming: DncIn, by: str, now: datetime | None = None) -> bool:
     """Flag or edit; True when the number was not flagged before (expired entries count as not flagged)."""
     stamp = now or datetime.now(UTC)
     existing = await store.get(db, e164)
@@ -37,18 +37,18 @@ async def flag(db: AsyncDatabase, *, e164: str, incoming: DncIn, by: str, now: d
     return created
 
 
-async def unflag(db: AsyncDatabase, *, e164: str, by: str, now: datetime | None = None) -> None:
+async def unflag(db: Database, *, e164: str, by: str, now: datetime | None = None) -> None:
     if not await store.remove(db, e164):
         raise NotFound(f"{e164} is not on the do-not-call list", number=e164)
     await store.record(db, DncChange(number=e164, action="unflag", by=by, at=now or datetime.now(UTC)))
 
 
-async def active_entry(db: AsyncDatabase, e164: str, now: datetime | None = None) -> DncEntry | None:
+async def active_entry(db: Database, e164: str, now: datetime | None = None) -> DncEntry | None:
     entry = await store.get(db, e164)
     return entry if entry is not None and is_active(entry, now or datetime.now(UTC)) else None
 
 
-async def check_within_budget(db: AsyncDatabase, *, e164: str, budget_seconds: float,
+async def check_within_budget(db: Database, *, e164: str, budget_seconds: float,
                               fail_closed: bool) -> tuple[bool, bool]:
     """(flagged, degraded). When the store does not answer in time the configured default is the answer."""
     try:

@@ -6,40 +6,39 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard.dnc.schemas import DncChange, DncEntry
-from callercard.mongo import DNC, DNC_HISTORY
+from callercard.mongo import DNC, DNC_HISTORY, Database
 
 
 def _entry(doc: dict[str, Any]) -> DncEntry:
     return DncEntry(number=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
-async def get(db: AsyncDatabase, number: str) -> DncEntry | None:
+async def get(db: Database, number: str) -> DncEntry | None:
     doc = await db[DNC].find_one({"_id": number})
     return _entry(doc) if doc else None
 
 
-async def put(db: AsyncDatabase, entry: DncEntry) -> None:
+async def put(db: Database, entry: DncEntry) -> None:
     await db[DNC].replace_one({"_id": entry.number}, entry.model_dump(exclude={"number"}), upsert=True)
 
 
-async def remove(db: AsyncDatabase, number: str) -> bool:
+async def remove(db: Database, number: str) -> bool:
     return (await db[DNC].delete_one({"_id": number})).deleted_count == 1
 
 
-async def record(db: AsyncDatabase, change: DncChange) -> None:
+async def record(db: Database, change: DncChange) -> None:
     """History is appended, never rewritten."""
     await db[DNC_HISTORY].insert_one(change.model_dump())
 
 
-async def history(db: AsyncDatabase, number: str) -> list[DncChange]:
+async def history(db: Database, number: str) -> list[DncChange]:
     cursor = db[DNC_HISTORY].find({"number": number}, {"_id": 0}).sort("at", ASCENDING)
     return [DncChange(**doc) async for doc in cursor]
 
 
-async def find(db: AsyncDatabase, *, reason: str | None, flagged_by: str | None, active_at: datetime | None,
+async def find(db: Database, *, reason: str | None, flagged_by: str | None, active_at: datetime | None,
                limit: int, skip: int) -> list[DncEntry]:
     query: dict[str, Any] = {}
     if reason:

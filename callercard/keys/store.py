@@ -11,9 +11,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
-from callercard.mongo import API_KEYS
+from callercard.mongo import API_KEYS, Database
 
 KEY_PREFIX = "cck_"
 
@@ -22,7 +20,7 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create(db: AsyncDatabase, *, role: str, name: str, agent_id: str | None = None) -> tuple[str, str]:
+async def create(db: Database, *, role: str, name: str, agent_id: str | None = None) -> tuple[str, str]:
     """(key id, the key): the only time the key exists in clear."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     digest = key_hash(key)
@@ -32,16 +30,16 @@ async def create(db: AsyncDatabase, *, role: str, name: str, agent_id: str | Non
     return key_id, key
 
 
-async def find_active(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
+async def find_active(db: Database, key: str) -> dict[str, Any] | None:
     doc = await db[API_KEYS].find_one({"_id": key_hash(key)})
     return doc if doc is not None and doc.get("revoked_at") is None else None
 
 
-async def revoke(db: AsyncDatabase, key_id: str) -> bool:
+async def revoke(db: Database, key_id: str) -> bool:
     result = await db[API_KEYS].update_one({"key_id": key_id, "revoked_at": None},
                                            {"$set": {"revoked_at": datetime.now(UTC)}})
     return result.modified_count == 1
 
 
-async def all_keys(db: AsyncDatabase) -> list[dict[str, Any]]:
+async def all_keys(db: Database) -> list[dict[str, Any]]:
     return [doc async for doc in db[API_KEYS].find({}, {"_id": 0}).sort("created_at", 1)]

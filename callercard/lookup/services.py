@@ -11,7 +11,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from callercard.calls.store import recent_calls
@@ -19,13 +18,13 @@ from callercard.customers import store as customers_store
 from callercard.dnc import services as dnc_services
 from callercard.lookup.cards import CARD_VERSION, Card, build_card
 from callercard.lookup.local_cache import LocalCardCache
-from callercard.mongo import CARD_CACHE
+from callercard.mongo import CARD_CACHE, Database
 from callercard.phone import Number, NumberKind
 
 log = logging.getLogger(__name__)
 
 
-async def resolve_card(*, db: AsyncDatabase, number: Number) -> Card:
+async def resolve_card(*, db: Database, number: Number) -> Card:
     if number.kind is not NumberKind.E164 or number.e164 is None:
         return build_card(number, [])
     cached, history, flagged = await asyncio.gather(db[CARD_CACHE].find_one({"_id": number.e164}),
@@ -39,7 +38,7 @@ async def resolve_card(*, db: AsyncDatabase, number: Number) -> Card:
     return card.model_copy(update={"recent_calls": history, "do_not_call": dnc_services.card_field(flagged)})
 
 
-async def _build_and_cache(db: AsyncDatabase, number: Number, *, stale: bool) -> Card:
+async def _build_and_cache(db: Database, number: Number, *, stale: bool) -> Card:
     assert number.e164 is not None
     entry = await customers_store.find_phone_entry(db, number.e164)
     account_ids = entry.get("accounts", []) if entry else []
@@ -64,7 +63,7 @@ async def _build_and_cache(db: AsyncDatabase, number: Number, *, stale: bool) ->
     return card
 
 
-async def lookup_within_budget(*, db: AsyncDatabase, number: Number, budget_seconds: float,
+async def lookup_within_budget(*, db: Database, number: Number, budget_seconds: float,
                                local: LocalCardCache | None = None) -> Card:
     """The card, or within ``budget_seconds`` a degraded card from the number alone; never raises for the store.
 
