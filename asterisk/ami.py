@@ -50,11 +50,14 @@ class LinkConfig:
 
 class AmiLink:
     def __init__(self, config: LinkConfig, *, on_event: EventHandler, report_state: StateReporter,
-                 on_login: Callable[[Manager], Awaitable[None]] | None = None) -> None:
+                 on_login: Callable[[Manager], Awaitable[None]] | None = None,
+                 every: tuple[float, Callable[[Manager], Awaitable[None]]] | None = None) -> None:
+        """``on_login`` runs after each login; ``every = (seconds, work)`` runs ``work`` that often while logged in."""
         self.config = config
         self._on_event = on_event
         self._report_state = report_state
         self._on_login = on_login
+        self._every = every
         self.sessions = 0
         self._last_event_at = 0.0  # event loop time of the latest event received
 
@@ -90,9 +93,21 @@ class AmiLink:
             await self._report(True, "logged in")
             if self._on_login is not None:
                 await self._guarded("on_login", self._on_login(manager))
-            return True, await self._watch(manager, lost)
+            periodic = asyncio.create_task(self._periodically(manager)) if self._every else None
+            try:
+                return True, await self._watch(manager, lost)
+            finally:
+                if periodic is not None:
+                    periodic.cancel()
         finally:
             manager.close()
+
+    async def _periodically(self, manager: Manager) -> None:
+        assert self._every is not None
+        seconds, work = self._every
+        while True:
+            await asyncio.sleep(seconds)
+            await self._guarded("periodic", work(manager))
 
     async def _watch(self, manager: Manager, lost: asyncio.Event) -> str:
         """Until the link dies: a Ping every interval; no Pong in time means half-open.

@@ -3,73 +3,82 @@
 Pure: no I/O. ``AmiCallFlow.handle`` takes one event's headers, as ``asterisk.ami_message``
 reads them (one value per header), and returns what to do (card events to publish,
 lookups to start, finished calls to log).
+
+Asterisk's ways, as recorded (tests/captures/README.md): a call is its ``Linkedid``, which transfer events carry
+as ``TransfererLinkedid``, …, and which bridging two calls rewrites to the oldest (channels are followed by
+Uniqueid); a ring's stop comes before the hang-up whose cause says it was refused (``asterisk.held_stops``);
+``QueueCallerAbandon`` means the caller hung up only when a hang-up request for their channel came first.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from callercard.calls.state import CallTracker, Effects, call_from_json, call_to_json
+from asterisk.channels import call_id_of, device_of, event_time, leg_id, older
+from asterisk.flow_resync import Resynchronizing
+from asterisk.held_stops import CAUSE_REASONS as _CAUSE_REASONS
+from asterisk.held_stops import DIAL_END_REASONS as _DIAL_END_REASONS
+from asterisk.held_stops import HeldStops, Stop
+from callercard.calls.state import CallTracker, Effects, LegState
+from callercard.lookup.cards import internal_card
 
-# DialEnd statuses that end a ring without an answer, and why.
-_DIAL_END_REASONS = {"NOANSWER": "no_answer", "BUSY": "busy", "CHANUNAVAIL": "unavailable",
-                     "CONGESTION": "unavailable", "CANCEL": "caller_hung_up"}
-_DECLINED_CAUSE = "21"  # Call rejected: what the red button's Hangup sends
 _NO_NUMBER = {"", "<unknown>"}
 _REMEMBERED_ENDED_CALLS = 10_000
-_UP = "6"  # ChannelState of an answered channel (5 is Ringing)
-
-
-def _duration(text: str) -> timedelta:
-    """CoreShowChannel's ``Duration`` (``HH:MM:SS``) as a timedelta; zero when absent or malformed."""
-    try:
-        hours, minutes, seconds = (int(part) for part in text.split(":"))
-    except ValueError:
-        return timedelta(0)
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def leg_id(channel: str) -> str:
-    """``Local/201@agents-00000004;1`` and ``;2`` are one leg: ``Local/201@agents-00000004``."""
-    head, sep, half = channel.rpartition(";")
-    return head if sep and half.isdigit() else channel
-
-
-def device_of(channel: str) -> str:
-    """A channel's device: the name cut at its last ``-`` (``PJSIP/201-0000002a`` → ``PJSIP/201``)."""
-    head, sep, _ = leg_id(channel).rpartition("-")
-    return head if sep else channel
-
+_RINGS = frozenset({"AgentCalled", "DialBegin"})
 
 AgentForDevice = Callable[[str], str | None]
+AgentName = Callable[[str], str | None]
 
 
-class AmiCallFlow:
+class AmiCallFlow(Resynchronizing):
     def __init__(self, *, tracker: CallTracker, agent_for_device: AgentForDevice, inbound_contexts: list[str],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 agent_name: AgentName = lambda _agent_id: None) -> None:
         self.tracker = tracker
         self._agent_for_device = agent_for_device
+        self._agent_name = agent_name
         self._inbound_contexts = set(inbound_contexts)
         self._clock = clock
         self.channels: dict[str, set[str]] = {}  # call id -> live channel unique ids
+        self._call_of: dict[str, str] = {}  # channel unique id -> the call we file it under
+        self._names: dict[str, str] = {}  # channel unique id -> channel name
         self._caller_channels: set[str] = set()  # unique ids of channels in an inbound context
+        self._hanging_up: set[str] = set()  # unique ids asked to hang up (HangupRequest, SoftHangupRequest)
+        self._originators: dict[str, str] = {}  # call id -> agent whose own phone placed it
         self._looked_up: set[str] = set()
+        self._held = HeldStops()
         self._ended: OrderedDict[str, None] = OrderedDict()
+        # When we first heard of a call, a channel (unique id) or a leg ((call, leg)), by our clock.
+        self.seen_at: dict[Any, datetime] = {}
+        self._received = clock()
 
     def handle(self, event: Mapping[str, str]) -> Effects:
         effects = Effects()
         name = event.get("Event", "")
-        call_id = event.get("Linkedid") or event.get("DestLinkedid") or ""
+        received = self._received = self._clock()
+        at = event_time(event, received)
+        call_id = call_id_of(event)
+        unique_id = event.get("Uniqueid", "")
+        known = self._call_of.get(unique_id)
+        if known and call_id and known != call_id:
+            if call_id in self._ended:
+                call_id = known  # a channel we followed out of a merged call still names that call
+            else:
+                self._follow(unique_id, known, call_id, at, effects)  # Asterisk rewrote its Linkedid
         if not call_id or call_id in self._ended:
             return effects
+        self.seen_at.setdefault(call_id, received)
         handler = getattr(self, f"_on_{name.lower()}", None)
         if handler is not None:
-            handler(event, call_id, self._clock(), effects)
-        if event.get("Uniqueid") in self._caller_channels:
+            handler(event, call_id, at, effects)
+        if unique_id in self._caller_channels:
             self._maybe_lookup(call_id, event.get("CallerIDNum", ""), effects)
+        # When the next phone rings, the previous one's popup must be gone first.
+        ringing = leg_id(event.get("DestChannel", "")) if name in _RINGS else None
+        self._dismiss(self._held.due(call_id, at, ringing=ringing), effects)
         return effects
 
     def live_calls(self) -> list[str]:
@@ -78,119 +87,18 @@ class AmiCallFlow:
     def now(self) -> datetime:
         return self._clock()
 
-    def resynchronize(self, live: list[Mapping[str, str]], *, asked_at: datetime | None = None) -> Effects:
-        """After a (re)login, from CoreShowChannels: what happened while the link was down.
-
-        Calls none of whose channels are left are ended; of the calls that go on, agent legs whose channel is
-        gone are ended, ringing legs whose phone is now up are answered, and agent legs that began meanwhile are
-        added; inbound calls that began meanwhile (in a queue or an inbound context) are adopted with their
-        ringing or answered agent legs, so they are logged and their popups shown and closed like any other.
-        Calls and legs that began after ``asked_at`` (when CoreShowChannels was sent) are left alone: the list
-        cannot show them yet. What changed unseen is dated now: a leg answered meanwhile counts from the resync.
-        """
-        at = self._clock()
-        asked_at = asked_at or at
-        live_ids = {channel.get("Uniqueid", "") for channel in live}
-        effects = self.end_missing(live_ids, before=asked_at)
-        for call_id, ids in self.channels.items():  # channels that hung up meanwhile will send no Hangup now
-            call = self.tracker.calls.get(call_id)
-            if call is None or call.entered_at < asked_at:
-                ids &= live_ids
-        legs: dict[str, Mapping[str, str]] = {}
-        for channel in live:
-            name = channel.get("Channel", "")
-            if not name.endswith(";2") or leg_id(name) not in legs:  # an agent leg's state: its ;1 half
-                legs[leg_id(name)] = channel
-        for call_id, call in list(self.tracker.calls.items()):
-            for key in list(call.leg_order):
-                if call.legs[key].rung_at >= asked_at:
-                    continue
-                live_leg = legs.get(key)
-                if live_leg is None:
-                    effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=key, at=at, reason="hangup")
-                elif live_leg.get("ChannelState") == _UP:
-                    effects.notices += self.tracker.answer(call_id=call_id, leg_id=key, at=at)
-        calls: dict[str, list[Mapping[str, str]]] = {}
-        for channel in live:
-            calls.setdefault(channel.get("Linkedid", ""), []).append(channel)
-        for call_id, channels in calls.items():
-            if call_id and call_id not in self._ended:
-                self._merge_live(call_id, channels, at, effects)
-        return effects
-
-    def _merge_live(self, call_id: str, channels: list[Mapping[str, str]], at: datetime, effects: Effects) -> None:
-        """Take in what a live call's channels show: the call itself if it began unseen (inbound only), its
-        queue, and agent legs that began ringing (or were answered) while we were not looking."""
-        if call_id not in self.tracker.calls:
-            if call_id in self.channels:
-                return  # a call we track that has not entered (an outbound leg, an internal call)
-            inbound = [c for c in channels
-                       if c.get("Context") in self._inbound_contexts or c.get("Application") == "Queue"]
-            if not inbound:
-                return
-            caller = next((c for c in channels if c.get("Uniqueid") == call_id), inbound[0])
-            self.tracker.enter(call_id=call_id, number=self._number(caller),
-                               at=at - _duration(caller.get("Duration", "")))
-            self._caller_channels.update(c.get("Uniqueid", "") for c in inbound)
-            self._maybe_lookup(call_id, caller.get("CallerIDNum", ""), effects)
-        call = self.tracker.calls[call_id]
-        self.channels.setdefault(call_id, set()).update(c.get("Uniqueid", "") for c in channels)
-        queue = next((c.get("ApplicationData", "").split(",")[0] for c in channels if c.get("Application") == "Queue"),
-                     None)
-        if queue:
-            self.tracker.join_queue(call_id=call_id, queue=queue, number=call.number, at=at)
-        for channel in channels:
-            name = channel.get("Channel", "")
-            agent_id = self._agent_for_device(device_of(name))
-            if agent_id is None or name.endswith(";2") or leg_id(name) in call.legs:
-                continue
-            effects.notices += self.tracker.ring(call_id=call_id, leg_id=leg_id(name), agent_id=agent_id,
-                                                 queue=queue or (call.queues[-1] if call.queues else None), at=at,
-                                                 channel=name)
-            if channel.get("ChannelState") == _UP:
-                effects.notices += self.tracker.answer(call_id=call_id, leg_id=leg_id(name), at=at)
-
-    def snapshot(self) -> dict[str, Any]:
-        """The live calls, JSON-ready: what a restarted listener needs to log them and close their popups."""
-        return {"v": 1, "calls": [call_to_json(call) for call in self.tracker.calls.values()],
-                "channels": {call_id: sorted(ids) for call_id, ids in self.channels.items()},
-                "caller_channels": sorted(self._caller_channels), "looked_up": sorted(self._looked_up)}
-
-    def restore(self, snapshot: Mapping[str, Any]) -> int:
-        """Take over a predecessor's live calls (before the first login's resynchronization); returns how many."""
-        if snapshot.get("v") != 1:
-            return 0
-        for data in snapshot.get("calls", []):
-            call = call_from_json(data)
-            self.tracker.calls.setdefault(call.call_id, call)
-        for call_id, ids in snapshot.get("channels", {}).items():
-            self.channels.setdefault(call_id, set()).update(ids)
-        self._caller_channels.update(snapshot.get("caller_channels", []))
-        self._looked_up.update(snapshot.get("looked_up", []))
-        return len(snapshot.get("calls", []))
-
-    def end_missing(self, live_unique_ids: set[str], *, before: datetime | None = None) -> Effects:
-        """After a reconnect: end every call (entered before ``before``) none of whose channels Asterisk still has."""
-        effects = Effects()
-
-        def older(call_id: str) -> bool:
-            call = self.tracker.calls.get(call_id)
-            return before is None or call is None or call.entered_at < before
-
-        for call_id, channels in list(self.channels.items()):
-            if not channels & live_unique_ids and older(call_id):
-                self._finish(call_id, self._clock(), effects)
-        for call_id in [c for c in self.tracker.calls if c not in self.channels and older(c)]:
-            self._finish(call_id, self._clock(), effects)
-        return effects
-
     # -- events -------------------------------------------------------------
 
     def _on_newchannel(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        self.channels.setdefault(call_id, set()).add(event.get("Uniqueid", ""))
+        unique_id = event.get("Uniqueid", "")
+        self._track(unique_id, call_id, event.get("Channel", ""))
         if event.get("Context") in self._inbound_contexts:
-            self._caller_channels.add(event.get("Uniqueid", ""))
+            self._caller_channels.add(unique_id)
             self.tracker.enter(call_id=call_id, number=None, at=at)
+        elif unique_id == call_id and call_id not in self.tracker.calls:
+            agent_id = self._agent_for_device(device_of(event.get("Channel", "")))
+            if agent_id is not None:  # an agent's own phone starts this call: internal or outbound
+                self._originators[call_id] = agent_id
 
     def _on_queuecallerjoin(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
         self._caller_channels.add(event.get("Uniqueid", ""))
@@ -198,44 +106,86 @@ class AmiCallFlow:
         self.tracker.enter(call_id=call_id, number=number, at=at)
         self.tracker.join_queue(call_id=call_id, queue=event.get("Queue", ""), number=number, at=at)
 
+    def _on_queuecallerabandon(self, event: Mapping[str, str], call_id: str, at: datetime,
+                               effects: Effects) -> None:
+        # Asterisk says "abandon" for both; only a caller who hung up was asked to hang up first.
+        if event.get("Uniqueid", "") not in self._hanging_up:
+            self.tracker.give_up(call_id=call_id)
+
     def _on_agentcalled(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
         self._ring(event, call_id, at, effects, queue=event.get("Queue"))
 
     def _on_dialbegin(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        # A Dial to an agent's device outside a queue, as after a transfer; queue legs are already known.
+        # A Dial to an agent's device outside a queue (a DID, a ring group, a transfer, a colleague's call);
+        # queue legs are already known from AgentCalled. Without Channel it is an Originate's own dial.
         if event.get("Channel"):
             self._ring(event, call_id, at, effects, queue=None)
 
     def _on_agentringnoanswer(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg_id(event.get("DestChannel", "")),
-                                                     at=at, reason="no_answer")
+        self._hold_stop(call_id, leg_id(event.get("DestChannel", "")), "no_answer", at)
 
     def _on_dialend(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
         leg = leg_id(event.get("DestChannel", ""))
         status = event.get("DialStatus", "")
         if status == "ANSWER":
+            self._held.answered((call_id, leg))
             effects.notices += self.tracker.answer(call_id=call_id, leg_id=leg, at=at)
         elif status in _DIAL_END_REASONS:
-            effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg, at=at,
-                                                         reason=_DIAL_END_REASONS[status])
+            self._hold_stop(call_id, leg, _DIAL_END_REASONS[status], at)
 
     def _on_agentconnect(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        effects.notices += self.tracker.answer(call_id=call_id, leg_id=leg_id(event.get("DestChannel", "")), at=at)
+        leg = leg_id(event.get("DestChannel", ""))
+        self._held.answered((call_id, leg))
+        effects.notices += self.tracker.answer(call_id=call_id, leg_id=leg, at=at)
 
     def _on_blindtransfer(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=leg_id(event.get("TransfererChannel", "")),
+        if event.get("Result", "Success") != "Success":
+            return
+        transferer = event.get("TransfererLinkedid") or call_id
+        effects.notices += self.tracker.end_leg(call_id=transferer, leg_id=leg_id(event.get("TransfererChannel", "")),
                                                 at=at, reason="transferred")
 
-    def _on_attendedtransfer(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        effects.notices += self.tracker.end_leg(
-            call_id=call_id, leg_id=leg_id(event.get("OrigTransfererChannel", "")), at=at, reason="transferred")
+    def _on_attendedtransfer(self, event: Mapping[str, str], call_id: str, at: datetime,
+                             effects: Effects) -> None:
+        if event.get("Result", "Success") != "Success":
+            return
+        for side in ("OrigTransferer", "SecondTransferer"):
+            effects.notices += self.tracker.end_leg(call_id=event.get(f"{side}Linkedid") or call_id,
+                                                    leg_id=leg_id(event.get(f"{side}Channel", "")), at=at,
+                                                    reason="transferred")
+        # Two calls become one: the target's side is followed into the call that lives on (the oldest Linkedid,
+        # as Asterisk will rewrite it), so the consulted agent's popup shows the caller and nothing stays open.
+        caller_call = event.get("TransfereeLinkedid") or call_id
+        target_call = event.get("TransferTargetLinkedid") or caller_call
+        if target_call != caller_call:
+            survivor = older(caller_call, target_call)
+            gone = target_call if survivor == caller_call else caller_call
+            for unique_id in sorted(self.channels.get(gone, set())):
+                self._follow(unique_id, gone, survivor, at, effects)
+
+    def _on_hanguprequest(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
+        self._hanging_up.add(event.get("Uniqueid", ""))
+        if _CAUSE_REASONS.get(event.get("Cause", "")) == "declined":
+            self._held.declining((call_id, leg_id(event.get("Channel", ""))))
+
+    _on_softhanguprequest = _on_hanguprequest
 
     def _on_hangup(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects) -> None:
-        reason = "declined" if event.get("Cause") == _DECLINED_CAUSE else "hangup"
-        effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=leg_id(event.get("Channel", "")), at=at,
-                                                reason=reason)
+        leg = leg_id(event.get("Channel", ""))
+        cause_reason = _CAUSE_REASONS.get(event.get("Cause", ""))
+        held = self._held.take((call_id, leg), cause_reason)
+        if held is not None:
+            reason, stopped_at = held
+            effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg, at=stopped_at, reason=reason)
+        else:
+            effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=leg, at=at,
+                                                    reason=cause_reason or "hangup")
         unique_id = event.get("Uniqueid", "")
         self._caller_channels.discard(unique_id)
+        self._hanging_up.discard(unique_id)
+        self._call_of.pop(unique_id, None)
+        self._names.pop(unique_id, None)
+        self.seen_at.pop(unique_id, None)
         channels = self.channels.get(call_id)
         if channels is not None:
             channels.discard(unique_id)
@@ -245,14 +195,68 @@ class AmiCallFlow:
 
     # -- helpers ------------------------------------------------------------
 
+    def _track(self, unique_id: str, call_id: str, channel: str) -> None:
+        if unique_id:
+            self.seen_at.setdefault(unique_id, self._received)
+            self.channels.setdefault(call_id, set()).add(unique_id)
+            self._call_of[unique_id] = call_id
+            if channel:
+                self._names[unique_id] = channel
+
     def _ring(self, event: Mapping[str, str], call_id: str, at: datetime, effects: Effects, *,
               queue: str | None) -> None:
         channel = event.get("DestChannel", "")
+        self._track(event.get("DestUniqueid", ""), call_id, channel)
         agent_id = self._agent_for_device(device_of(channel))
         if agent_id is None:
             return
+        colleague = self._originators.get(call_id)
+        if call_id not in self.tracker.calls and colleague is not None:
+            if colleague == agent_id:
+                return  # the agent's own phone rung by their own call (an Originate to their device)
+            number = event.get("CallerIDNum", "")
+            self.tracker.enter(call_id=call_id, number=number or None, at=at, direction="internal")
+            self.tracker.calls[call_id].caller_agent = colleague
+            card = internal_card(number=number, name=self._agent_name(colleague))
+            effects.cards.append((call_id, card.model_dump(mode="json")))
+        self.seen_at.setdefault((call_id, leg_id(channel)), self._received)
         effects.notices += self.tracker.ring(call_id=call_id, leg_id=leg_id(channel), agent_id=agent_id,
                                              queue=queue, at=at, number=self._number(event), channel=channel)
+
+    def _hold_stop(self, call_id: str, leg: str, reason: str, at: datetime) -> None:
+        """A ring stopped; its popup is dismissed once its channel's hang-up says why (or soon after)."""
+        current = self.tracker.leg(call_id, leg)
+        if current is not None and current.state is LegState.RINGING:
+            self._held.hold((call_id, leg), reason, at)
+
+    def _dismiss(self, stops: list[Stop], effects: Effects) -> None:
+        for call_id, leg, reason, stopped_at in stops:
+            effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg, at=stopped_at, reason=reason)
+
+    def let_go_all_held(self, effects: Effects) -> None:
+        self._dismiss(self._held.everything(), effects)
+
+    def _follow(self, unique_id: str, old: str, new: str, at: datetime, effects: Effects) -> None:
+        """Channel ``unique_id`` now belongs to call ``new`` (a Linkedid rewrite): move it, and its agent's leg."""
+        channels = self.channels.get(old, set())
+        channels.discard(unique_id)
+        self._track(unique_id, new, "")
+        name = self._names.get(unique_id, "")
+        leg = self.tracker.leg(old, leg_id(name)) if name else None
+        if leg is not None and leg.state is not LegState.DONE:
+            self.seen_at.setdefault((new, leg.leg_id), self._received)
+            answered = leg.state is LegState.ANSWERED
+            effects.notices += self.tracker.end_leg(call_id=old, leg_id=leg.leg_id, at=at, reason="transferred")
+            if new not in self.tracker.calls and old in self.tracker.calls:
+                self.tracker.enter(call_id=new, number=self.tracker.calls[old].number, at=at)
+            if answered:
+                effects.notices += self.tracker.take_over(call_id=new, leg_id=leg.leg_id, agent_id=leg.agent_id,
+                                                          at=at, channel=name)
+            else:
+                effects.notices += self.tracker.ring(call_id=new, leg_id=leg.leg_id, agent_id=leg.agent_id,
+                                                     queue=None, at=at, channel=name)
+        if not channels and old in self.channels:
+            self._finish(old, at, effects)
 
     def _number(self, event: Mapping[str, str]) -> str | None:
         number = event.get("CallerIDNum", "")
@@ -267,8 +271,17 @@ class AmiCallFlow:
         effects.lookups.append((raw, call_id))
 
     def _finish(self, call_id: str, at: datetime, effects: Effects) -> None:
-        self.channels.pop(call_id, None)
+        self._dismiss(self._held.of_call(call_id), effects)
+        for unique_id in self.channels.pop(call_id, set()):
+            self.seen_at.pop(unique_id, None)
+            if self._call_of.get(unique_id) == call_id:
+                del self._call_of[unique_id]
+                self._names.pop(unique_id, None)
+        for key in [key for key in self.seen_at if isinstance(key, tuple) and key[0] == call_id]:
+            del self.seen_at[key]
         self._looked_up.discard(call_id)
+        self._originators.pop(call_id, None)
+        self.seen_at.pop(call_id, None)
         notices, call = self.tracker.end_call(call_id=call_id, at=at)
         effects.notices += notices
         if call is not None:
@@ -276,3 +289,12 @@ class AmiCallFlow:
         self._ended[call_id] = None
         while len(self._ended) > _REMEMBERED_ENDED_CALLS:
             self._ended.popitem(last=False)
+
+    def _snapshot_extra(self) -> dict[str, Any]:
+        return {"originators": dict(self._originators)}
+
+    def _restore_extra(self, snapshot: Mapping[str, Any]) -> None:
+        self._originators.update(snapshot.get("originators", {}))
+        for call_id, ids in self.channels.items():
+            for unique_id in ids:
+                self._call_of.setdefault(unique_id, call_id)

@@ -37,16 +37,22 @@ class AmiEvents:
         self.lines.observe(event)
 
     async def resynchronize(self, manager: Manager) -> None:
-        """After (re)login: end the calls Asterisk no longer has, so no popup stays open."""
+        """After (re)login: end the calls Asterisk no longer has, so no popup stays open; line status afresh."""
+        await self.reconcile(manager, why="resynchronized")
+        await self._refresh_lines(manager)
+
+    async def reconcile(self, manager: Manager, *, why: str = "reconciled") -> None:
+        """Calls and legs as CoreShowChannels lists them: what ended (or began) without an event is repaired,
+        even when the link never dropped (a lost Hangup)."""
         asked_at = self.flow.now()
         response = await asyncio.wait_for(manager.send_action({"Action": "CoreShowChannels"}, as_list=True), 10)
         messages = response if isinstance(response, list) else [response]
         live = [m for m in messages if m.get("Event") == "CoreShowChannel"]
         effects = self.flow.resynchronize(live, asked_at=asked_at)
-        log.info("resynchronized with CoreShowChannels: %d live channels, %d stale calls ended", len(live),
-                 len(effects.finished))
+        level = logging.INFO if why == "resynchronized" or effects.finished or effects.notices else logging.DEBUG
+        log.log(level, "%s with CoreShowChannels: %d live channels, %d stale calls ended, %d card events", why,
+                len(live), len(effects.finished), len(effects.notices))
         self.service.submit(effects)
-        await self._refresh_lines(manager)
 
     async def _refresh_lines(self, manager: Manager) -> None:
         """Every queue's members, so widgets show the right line status from the first page load.

@@ -34,7 +34,7 @@ async def run(settings: Settings) -> None:
     cent_client = centrifugo.connect(settings)
     devices = DeviceMap(db)
     await devices.refresh(force=True)
-    flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=devices.agent_for,
+    flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=devices.agent_for, agent_name=devices.name_of,
                        inbound_contexts=settings.inbound_contexts)
     service = CallFlowService(settings=settings, tracker=flow.tracker, db=db, notifier=CardNotifier(cent_client),
                               queue=CeleryQueue(create_celery(settings)), screens=Screens(redis_client))
@@ -47,7 +47,9 @@ async def run(settings: Settings) -> None:
 
     link = AmiLink(LinkConfig(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                               secret=settings.ami_secret.get_secret_value()),
-                   on_event=ami_events.on_event, report_state=report, on_login=ami_events.resynchronize)
+                   on_event=ami_events.on_event, report_state=report, on_login=ami_events.resynchronize,
+                   every=(settings.ami_reconcile_seconds, ami_events.reconcile) if settings.ami_reconcile_seconds
+                   else None)
     tasks = [asyncio.create_task(service.run()), asyncio.create_task(lines.run()),
              asyncio.create_task(refresh_devices_forever(devices))]
     try:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     ami_secret: SecretStr
     inbound_contexts: Annotated[list[str], NoDecode] = ["incoming"]
     ami_action_timeout_ms: int = Field(default=5000, ge=100, le=60000)
+    # Every this many seconds the listener asks CoreShowChannels and ends the calls and legs Asterisk no longer has
+    # (a lost Hangup must not leave a popup open); 0 turns it off (it still runs after every login).
+    ami_reconcile_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Popups for agent-to-agent calls (the card shows the calling colleague).
+    internal_call_popups: bool = True
     # Callbacks and click-to-dial: the agent's phone rings first, then this context dials the customer.
     originate_context: str = Field(default="pstn", min_length=1, max_length=80)
 
@@ -83,6 +88,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8090, ge=1, le=65535)
     lookup_budget_ms: int = Field(default=300, ge=10, le=10000)
+    # HTTP event feed: a call with no event for this long is ended (its popups closed, the call logged as last
+    # seen); a phone that rang this long with no event stops ringing on screen sooner.
+    pbx_events_call_idle_seconds: float = Field(default=4 * 3600, ge=10, le=7 * 86400)
+    pbx_events_ring_idle_seconds: float = Field(default=180, ge=5, le=86400)
     # Cards the API answered, kept in its memory while it hears every change on Redis; 0 turns it off.
     lookup_local_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
     lookup_local_cache_entries: int = Field(default=20000, ge=0, le=1_000_000)

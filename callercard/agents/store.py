@@ -39,10 +39,14 @@ class DeviceMap:
         self._db = db
         self._max_age = max_age
         self._devices: dict[str, str] = {}
+        self._names: dict[str, str] = {}
         self._loaded_at = float("-inf")
 
     def agent_for(self, device: str) -> str | None:
         return self._devices.get(device.lower())
+
+    def name_of(self, agent_id: str) -> str | None:
+        return self._names.get(agent_id)
 
     async def refresh(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < self._max_age:
@@ -54,4 +58,5 @@ class DeviceMap:
                         len(self._devices))
             return
         self._devices = {device.lower(): agent.id for agent in agents for device in agent.devices}
+        self._names = {agent.id: agent.name for agent in agents}
         self._loaded_at = time.monotonic()

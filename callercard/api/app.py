@@ -21,7 +21,7 @@ from callercard.calls import desk_http, pbx_http
 from callercard.calls import http as calls_http
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.notifier import CardNotifier
-from callercard.calls.pbx_events import HttpCallFlow
+from callercard.calls.pbx_events import HttpCallFlow, expire_idle_calls_forever
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
@@ -51,16 +51,21 @@ def create_app(settings: Settings) -> FastAPI:
                                     timeout=settings.ami_action_timeout_ms / 1000))
         local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
                                      ttl_seconds=settings.lookup_local_cache_seconds)
+        pbx_calls = HttpCallFlow(tracker=tracker)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
-                                      pbx_calls=HttpCallFlow(tracker=tracker), call_service=call_service, pbx=pbx,
+                                      pbx_calls=pbx_calls, call_service=call_service, pbx=pbx,
                                       screens=screens, local_cards=local_cards)
         consumer = asyncio.create_task(call_service.run())
+        expiry = asyncio.create_task(expire_idle_calls_forever(
+            flow=pbx_calls, submit=call_service.submit, call_idle_seconds=settings.pbx_events_call_idle_seconds,
+            ring_idle_seconds=settings.pbx_events_ring_idle_seconds))
         card_changes = asyncio.create_task(keep_fresh(local_cards, redis_client))
         try:
             yield
         finally:
             await call_service.shutdown(timeout=5)  # a restart loses no queued card event or call record
             consumer.cancel()
+            expiry.cancel()
             card_changes.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await card_changes

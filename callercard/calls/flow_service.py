@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -43,6 +42,10 @@ def _found(lookup: asyncio.Task[dict[str, Any]]) -> bool:
     return lookup.done() and not lookup.cancelled() and lookup.exception() is None
 
 
+async def _known(card: dict[str, Any]) -> dict[str, Any]:
+    return card
+
+
 class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
@@ -62,9 +65,13 @@ class CallFlowService:
         self._background: set[asyncio.Task[None]] = set()
         self._card_awaited: set[tuple[str, str]] = set()  # (call id, agent id) shown a pending card
         self._card_late: set[str] = set()  # calls whose card was not found within one wait: no popup waits again
+        # Each live call's direction, kept past the tracker's end of the call for its closing events.
+        self._directions: dict[str, str] = {}
 
     def submit(self, effects: Effects) -> None:
         """Queue effects; never blocks, never raises."""
+        if effects.received_at is None:
+            effects.received_at = time.monotonic()
         self._queue.put_nowait(effects)
 
     async def run(self) -> None:
@@ -89,11 +96,14 @@ class CallFlowService:
                 log.info("call %s: broker down, worker lookup skipped", call_id)
             else:
                 self._spawn(self._queue_to_worker.send(LOOKUP_CALLER, [number], {"call_id": call_id}))
+        for call_id, card in effects.cards:  # known without a lookup (a colleague's call)
+            self._cards[call_id] = asyncio.create_task(_known(card))
         per_call: dict[str, Effects] = {}
         for notice in effects.notices:
-            per_call.setdefault(notice.call_id, Effects()).notices.append(notice)
+            per_call.setdefault(notice.call_id, Effects(received_at=effects.received_at)).notices.append(notice)
         for call in effects.finished:
-            per_call.setdefault(call.call_id, Effects()).finished.append(call)
+            self._directions[call.call_id] = call.direction  # for its closing events, after the tracker forgot it
+            per_call.setdefault(call.call_id, Effects(received_at=effects.received_at)).finished.append(call)
         for call_id, part in per_call.items():
             self._chain(call_id, part)
 
@@ -115,19 +125,22 @@ class CallFlowService:
             log.exception("call %s: carrying out call effects failed; continuing", call_id)
 
     async def _carry_out(self, effects: Effects) -> None:
+        received = effects.received_at if effects.received_at is not None else time.monotonic()
         for notice in effects.notices:
-            if self._stale_ringing(notice):
+            if self._stale_ringing(notice, received):
                 log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
-                            notice.agent_id, (datetime.now(UTC) - notice.at).total_seconds())
+                            notice.agent_id, time.monotonic() - received)
                 continue
             if notice.event is CardEvent.CARD and not self._on_screen(notice):
                 continue  # the call left the agent's screen before its card was found
             call = self.tracker.calls.get(notice.call_id)
-            direction = call.direction if call else "inbound"
+            direction = call.direction if call else self._directions.get(notice.call_id, "inbound")
+            if direction == "internal" and not self.settings.internal_call_popups:
+                continue
             card = await self._card(notice.call_id)
             await self._notifier.notify(notice, direction=direction, card=card,
-                                        still_wanted=functools.partial(self._still_wanted, notice))
-            if not self._stale_ringing(notice):  # dropped while retrying: not on the agent's screen either
+                                        still_wanted=functools.partial(self._still_wanted, notice, received))
+            if not self._stale_ringing(notice, received):  # dropped while retrying: not on the agent's screen
                 await self._remember_screen(notice, direction=direction, card=card)
             awaited = (notice.call_id, notice.agent_id)
             if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
@@ -135,6 +148,7 @@ class CallFlowService:
                 self._card_awaited.add(awaited)
                 self._spawn(self._card_when_found(notice))
         for call in effects.finished:
+            self._directions.pop(call.call_id, None)
             record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
                                  area_code=self.settings.default_area_code)
             self.outbox.put(RECORD_CALL, [record], {})
@@ -171,10 +185,10 @@ class CallFlowService:
             # The popup itself went out; only a page reload or a decline needs this copy.
             log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
 
-    def _still_wanted(self, notice: Notice) -> bool:
-        return not self._stale_ringing(notice)
+    def _still_wanted(self, notice: Notice, received: float) -> bool:
+        return not self._stale_ringing(notice, received)
 
-    def _stale_ringing(self, notice: Notice) -> bool:
+    def _stale_ringing(self, notice: Notice, received: float) -> bool:
         """A ringing more than ``LATE_RINGING_SECONDS`` behind the PBX whose ring is already over (answered
         elsewhere, no answer, caller gone): publishing it now would only show the agent a call that is not theirs.
 
@@ -182,7 +196,8 @@ class CallFlowService:
         """
         if notice.event is not CardEvent.RINGING:
             return False
-        if (datetime.now(UTC) - notice.at).total_seconds() < LATE_RINGING_SECONDS:
+        # Late by our clock (since the adapter received it), not the PBX's: its event times may be skewed.
+        if time.monotonic() - received < LATE_RINGING_SECONDS:
             return False
         call = self.tracker.calls.get(notice.call_id)
         if call is None:

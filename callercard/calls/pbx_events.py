@@ -7,8 +7,11 @@ Modelled on the common CTI webhook shape: ``newCall`` when a call enters,
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -17,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstrain
 from callercard.agents.schemas import AgentId
 from callercard.calls.state import CallTracker, Effects
 
+log = logging.getLogger(__name__)
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 _REMEMBERED_ENDED_CALLS = 10_000
 
@@ -38,13 +42,15 @@ class PbxEvent(BaseModel):
     agent: AgentId | None = Field(
         default=None, validation_alias=AliasChoices("agent", "user"))
     queue: Annotated[str, StringConstraints(max_length=80)] | None = None
-    direction: Annotated[str, StringConstraints(pattern=r"^(inbound|outbound)$")] = "inbound"
+    direction: Annotated[str, StringConstraints(pattern=r"^(inbound|outbound|internal)$")] = "inbound"
     at: datetime | None = Field(default=None, description="when it happened; defaults to when it arrived")
 
 
 class HttpCallFlow:
-    def __init__(self, *, tracker: CallTracker) -> None:
+    def __init__(self, *, tracker: CallTracker, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.tracker = tracker
+        self._clock = clock
+        self._last_event: dict[str, datetime] = {}  # call id -> when its latest event arrived (our clock)
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._rings: dict[tuple[str, str], int] = {}  # (call, agent) -> how many times the agent was rung
 
@@ -62,6 +68,7 @@ class HttpCallFlow:
         call_id, at = event.call_id, event.at or datetime.now(UTC)
         if call_id in self._ended:
             return effects
+        self._last_event[call_id] = self._clock()
         if event.event is PbxEventType.NEW_CALL:
             if self.tracker.enter(call_id=call_id, number=event.from_, at=at, direction=event.direction) \
                     and event.from_ is not None:
@@ -80,13 +87,46 @@ class HttpCallFlow:
             effects.notices += self.tracker.end_leg(call_id=call_id, leg_id=self._leg(call_id, event.agent), at=at,
                                                     reason="hangup")
         elif event.event is PbxEventType.HANGUP:
-            notices, call = self.tracker.end_call(call_id=call_id, at=at)
-            effects.notices += notices
-            if call is not None:
-                effects.finished.append(call)
-            self._ended[call_id] = None
-            for key in [key for key in self._rings if key[0] == call_id]:
-                del self._rings[key]
-            while len(self._ended) > _REMEMBERED_ENDED_CALLS:
-                self._ended.popitem(last=False)
+            self._end(call_id, at, effects)
         return effects
+
+    def _end(self, call_id: str, at: datetime, effects: Effects) -> None:
+        notices, call = self.tracker.end_call(call_id=call_id, at=at)
+        effects.notices += notices
+        if call is not None:
+            effects.finished.append(call)
+        self._ended[call_id] = None
+        self._last_event.pop(call_id, None)
+        for key in [key for key in self._rings if key[0] == call_id]:
+            del self._rings[key]
+        while len(self._ended) > _REMEMBERED_ENDED_CALLS:
+            self._ended.popitem(last=False)
+
+    def expire_idle(self, *, call_idle_seconds: float, ring_idle_seconds: float) -> Effects:
+        """A feed that stops sending must not leave popups open: a call with no event for ``call_idle_seconds``
+        is ended (logged as last seen), a phone ringing with no event for ``ring_idle_seconds`` is dismissed."""
+        effects = Effects()
+        now = self._clock()
+        for call_id in list(self.tracker.calls):
+            idle = now - self._last_event.get(call_id, now)
+            if idle > timedelta(seconds=call_idle_seconds):
+                log.warning("call %s: no event for %.0f s; ended", call_id, idle.total_seconds())
+                self._end(call_id, now, effects)
+            elif idle > timedelta(seconds=ring_idle_seconds):
+                for leg in self.tracker.ringing_legs(call_id):
+                    effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg.leg_id, at=now,
+                                                                 reason="expired")
+        return effects
+
+
+async def expire_idle_calls_forever(*, flow: HttpCallFlow, submit: Callable[[Effects], None],
+                                    call_idle_seconds: float, ring_idle_seconds: float) -> None:
+    """The HTTP feed's calls live in this process: expire the idle ones. (A Redis-kept call state would do this
+    where it keeps them; this is the one function to replace then.)"""
+    every = min(30.0, ring_idle_seconds / 3)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            submit(flow.expire_idle(call_idle_seconds=call_idle_seconds, ring_idle_seconds=ring_idle_seconds))
+        except Exception:
+            log.exception("expiring idle HTTP-feed calls failed; trying again in %.0f s", every)

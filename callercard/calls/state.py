@@ -59,6 +59,8 @@ class Effects:
     notices: list[Notice] = field(default_factory=list)
     lookups: list[tuple[str, str]] = field(default_factory=list)  # (number as given, call id)
     finished: list[Call] = field(default_factory=list)
+    cards: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (call id, card known without lookup)
+    received_at: float | None = None  # time.monotonic() when the adapter got its input (how late it is)
 
 
 @dataclass(slots=True)
@@ -70,7 +72,8 @@ class Leg:
     state: LegState = LegState.RINGING
     answered_at: datetime | None = None
     ended_at: datetime | None = None
-    result: str | None = None  # answered, no_answer, declined, answered_elsewhere, caller_hung_up, transferred
+    # answered, no_answer, declined, busy, unavailable, answered_elsewhere, caller_hung_up, transferred, expired
+    result: str | None = None
     channel: str | None = None
 
 
@@ -84,6 +87,9 @@ class Call:
     legs: dict[str, Leg] = field(default_factory=dict)
     leg_order: list[str] = field(default_factory=list)
     ended_at: datetime | None = None
+    # The PBX stopped trying (a queue's timeout, the dialplan moving on) while the caller was still there.
+    given_up: bool = False
+    caller_agent: str | None = None  # an internal call: the calling colleague's agent id
 
     @property
     def first_ring_at(self) -> datetime | None:
@@ -120,8 +126,15 @@ class CallTracker:
 
     def join_queue(self, *, call_id: str, queue: str, number: str | None, at: datetime) -> None:
         call = self._call(call_id, at, number)
+        call.given_up = False  # routed on to a queue: the PBX is trying (again)
         if queue not in call.queues:
             call.queues.append(queue)
+
+    def give_up(self, *, call_id: str) -> None:
+        """The PBX stopped trying while the caller was still there (not the caller hanging up)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.given_up = True
 
     def ring(self, *, call_id: str, leg_id: str, agent_id: str, queue: str | None, at: datetime,
              number: str | None = None, channel: str | None = None) -> list[Notice]:
@@ -130,7 +143,20 @@ class CallTracker:
             return []  # AgentCalled and DialBegin both announce a queue leg; the first one counts
         call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel)
         call.leg_order.append(leg_id)
+        call.given_up = False
         return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel)]
+
+    def take_over(self, *, call_id: str, leg_id: str, agent_id: str, at: datetime,
+                  channel: str | None = None) -> list[Notice]:
+        """An agent already talking joins this call (an attended transfer merged their call into it)."""
+        call = self.calls.get(call_id)
+        if call is None or leg_id in call.legs or call.ended_at is not None:
+            return []
+        queue = call.queues[-1] if call.queues else None
+        call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel,
+                                state=LegState.ANSWERED, answered_at=at, result="answered")
+        call.leg_order.append(leg_id)
+        return [Notice(agent_id, CardEvent.ANSWERED, call_id, queue, at)]
 
     def stop_ringing(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
         leg = self._leg(call_id, leg_id)
@@ -164,6 +190,9 @@ class CallTracker:
             leg.result = "transferred"
         return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason)]
 
+    def leg(self, call_id: str, leg_id: str) -> Leg | None:
+        return self._leg(call_id, leg_id)
+
     def end_call(self, *, call_id: str, at: datetime) -> tuple[list[Notice], Call | None]:
         call = self.calls.get(call_id)
         if call is None:
@@ -178,6 +207,8 @@ class CallTracker:
     def outcome(self, call: Call) -> Outcome:
         if call.answered_legs:
             return Outcome.ANSWERED
+        if call.given_up:
+            return Outcome.UNANSWERED
         ended = call.ended_at or call.entered_at
         if (ended - call.entered_at).total_seconds() >= self._unanswered_after:
             return Outcome.UNANSWERED

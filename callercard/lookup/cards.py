@@ -62,3 +62,9 @@ def build_card(number: Number, accounts: list[dict[str, Any]], *, degraded: bool
     display_name = NAME_SEPARATOR.join(names) if names else _PLACEHOLDER_NAMES[kind]
     return Card(number=number.raw, e164=number.e164, kind=kind, display_name=display_name, names=names,
                 accounts=refs, degraded=degraded)
+
+
+def internal_card(*, number: str, name: str | None) -> Card:
+    """A colleague calling from their own phone: their extension and, when the directory knows them, their name."""
+    return Card(number=number, e164=None, kind=CardKind.INTERNAL, display_name=name or f"Extension {number}",
+                names=[name] if name else [], accounts=[])

@@ -58,7 +58,8 @@ async def test_a_broken_link_is_noticed_resynchronized_and_later_calls_pop_up(
     finally:
         await simulator.stop()
 
-    _, expected, outcome, answered_by = SCENARIOS[SCENARIO]
+    expected, outcome, answered_by = (SCENARIOS[SCENARIO].event_names, SCENARIOS[SCENARIO].outcome,
+                                     SCENARIOS[SCENARIO].answered_by)
     starts = call_starts(timeline)
     later = sorted(call for call, at in starts.items() if started + at > relogged)
     missed = sorted(set(starts) - {first_call, *later})  # began while the link was down

@@ -150,7 +150,8 @@ async def test_ami_garbage_leaves_the_listener_alive_with_bounded_memory_and_wor
         still_open = await wait_no_open_popups(pages, timeout=10)
     finally:
         await simulator.stop()
-    _, expected, outcome, answered_by = SCENARIOS[scenario]
+    expected, outcome, answered_by = (SCENARIOS[scenario].event_names, SCENARIOS[scenario].outcome,
+                                     SCENARIOS[scenario].answered_by)
     [call] = call_ids(capture)
     assert {a: events_by_call(p).get(call, []) for a, p in pages.items()} == {a: expected.get(a, []) for a in pages}
     assert {a: [c for c in events_by_call(p) if c != call] for a, p in pages.items()} == {a: [] for a in pages}, \

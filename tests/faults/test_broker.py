@@ -68,7 +68,8 @@ async def test_calls_during_a_broker_outage_pop_up_and_are_all_logged_after_it(
         await client.aclose()
         await simulator.stop()
 
-    _, expected, outcome, answered_by = SCENARIOS[SCENARIO]
+    expected, outcome, answered_by = (SCENARIOS[SCENARIO].event_names, SCENARIOS[SCENARIO].outcome,
+                                     SCENARIOS[SCENARIO].answered_by)
     starts = call_starts(timeline)
     during = sorted(c for c, at in starts.items() if stopped < started + at < returned)
     assert during, "no call rang during the outage: the test proved nothing"

@@ -44,7 +44,7 @@ async def assert_every_call_logged_once(db: AsyncDatabase, calls: set[str], time
     the calls in ``exact`` (all by default) are logged as they happened."""
     started = time.monotonic()
     records = await wait_records(db, calls, timeout=timeout)
-    _, _, outcome, answered_by = SCENARIOS[SCENARIO]
+    outcome, answered_by = SCENARIOS[SCENARIO].outcome, SCENARIOS[SCENARIO].answered_by
     assert {(r["outcome"], tuple(r["answered_by"])) for c, r in records.items() if exact is None or c in exact} \
         <= {(outcome, tuple(answered_by))}
     # A worker killed between the record and its number's summary leaves the summary to the task's second run.
@@ -143,7 +143,7 @@ async def test_restarting_a_process_mid_burst_loses_no_record_and_leaves_no_popu
         assert not unseen, f"calls {unseen} began and ended in the {back_in:.1f} s without a listener"
         await simulator.wait_finished(timeout=60)
         still_open = await wait_no_open_popups(pages, timeout=10)
-        _, expected, *_ = SCENARIOS[SCENARIO]
+        expected = SCENARIOS[SCENARIO].event_names
         seen_whole = {c for c in call_ids(timeline)
                       if all(events_by_call(page).get(c, []) == expected.get(a, []) for a, page in pages.items())}
         # A call that ended while no listener watched is logged as it was last seen (AMI keeps no history).

@@ -133,7 +133,7 @@ async def test_a_card_found_after_the_ring_reaches_the_screens_still_showing_the
         await proxy.stop()
 
     assert still_open == {}
-    _, expected, *_ = SCENARIOS[SCENARIO]
+    expected = SCENARIOS[SCENARIO].event_names
     for agent_id, page in pages.items():
         assert [e["event"] for e in page.received] == expected.get(agent_id, []), agent_id
         ringing = next(e for e in page.received if e["event"] == "ringing")

@@ -13,7 +13,8 @@ from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
 from tests.support.processes import Process
-from tests.support.scenarios import DEMO_AGENTS, SCENARIOS
+from tests.support.recorded_calls import recorded_call, recorded_events
+from tests.support.scenarios import DEMO_AGENTS, SCENARIOS, Scenario
 
 SPEED = 4.0  # the recorded spacing, four times faster
 
@@ -40,38 +41,60 @@ async def wait_for_call(admin_api: httpx.AsyncClient, call_id: str, timeout: flo
     return response.json()
 
 
+def card_events(page: AgentPage) -> list[tuple[str, str | None, str | None, str | None]]:
+    """What the agent's page was shown: each event with its reason and its card's kind and display name."""
+    return [(e["event"], e["reason"], (e["card"] or {}).get("kind"), (e["card"] or {}).get("display_name"))
+            for e in page.received]
+
+
+def expected_card_events(scenario: Scenario, agent_id: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    kind, display = scenario.card or (None, None)
+    return [(event, reason, kind, display) for event, reason in scenario.events.get(agent_id, [])]
+
+
+def assert_logged_as(record: dict, scenario: Scenario) -> None:
+    assert {key: record[key] for key in ("outcome", "answered_by", "transfers", "direction", "queues")} == {
+        "outcome": scenario.outcome, "answered_by": scenario.answered_by, "transfers": scenario.transfers,
+        "direction": scenario.direction, "queues": scenario.queues}
+    assert [(leg["agent_id"], leg["result"]) for leg in record["agents"]] == scenario.legs
+    assert record["caller"]["number"] == scenario.caller
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_each_agent_sees_exactly_their_events_and_the_call_is_logged_once(
         name: str, settings: Settings, service_env: dict[str, str], api_process: Process, worker_process: Process,
         admin_api: httpx.AsyncClient, pages: dict[str, AgentPage], seeded: dict[str, str]) -> None:
-    caller, expected, outcome, answered_by = SCENARIOS[name]
+    scenario = SCENARIOS[name]
     await run_capture(name, settings, service_env)
 
-    seen = {agent_id: [event["event"] for event in page.received] for agent_id, page in pages.items()}
-    assert seen == {agent_id: expected.get(agent_id, []) for agent_id in DEMO_AGENTS}
+    assert {agent_id: card_events(page) for agent_id, page in pages.items()} == \
+        {agent_id: expected_card_events(scenario, agent_id) for agent_id in DEMO_AGENTS}
     events = [event for page in pages.values() for event in page.received]
     assert all(event["agent_id"] == agent_id for agent_id, page in pages.items() for event in page.received), \
         "nobody receives an event addressed to another agent"
+    assert all(event["direction"] == scenario.direction for event in events)
     if not events:
         return
     call_ids = {event["call_id"] for event in events}
     assert len(call_ids) == 1
     first_ring = next(event for page in pages.values() for event in page.received if event["event"] == "ringing")
-    card = first_ring["card"]
-    assert card is not None and card.get("pending") is None, "the card was resolved before the first ring"
-    assert card["number"] == caller
-    if caller == "anonymous":
-        assert (card["kind"], card["display_name"]) == ("withheld", "Number withheld")
-    else:
-        assert card["display_name"] == seeded[card["e164"]]
+    assert first_ring["card"]["number"] == scenario.caller, "the card was resolved before the first ring"
 
     record = await wait_for_call(admin_api, call_ids.pop())
-    assert (record["outcome"], record["answered_by"], record["caller"]["number"]) == (outcome, answered_by, caller)
+    assert_logged_as(record, scenario)
+    recorded = recorded_call(list(recorded_events(name)))
+    if has_pbx_times(name):  # the PBX's Timestamp headers: the record keeps the recorded times, whatever the speed
+        assert record["wait_seconds"] == pytest.approx(recorded.wait_seconds, abs=recorded.slack)
+        assert record["talk_seconds"] == pytest.approx(recorded.talk_seconds, abs=recorded.slack)
     assert len((await admin_api.get("/api/v1/calls")).json()) == 1, "exactly one call-log record"
-    if caller != "anonymous":
-        history = (await admin_api.get("/api/v1/lookup", params={"number": caller})).json()["recent_calls"]
-        assert history == {"count": 1, "last_call_at": record["entered_at"], "last_outcome": outcome,
-                           "last_answered_by": (answered_by or [None])[-1]}
+    if scenario.direction == "inbound" and scenario.caller != "anonymous":
+        history = (await admin_api.get("/api/v1/lookup", params={"number": scenario.caller})).json()["recent_calls"]
+        assert history == {"count": 1, "last_call_at": record["entered_at"], "last_outcome": scenario.outcome,
+                           "last_answered_by": (scenario.answered_by or [None])[-1]}
+
+
+def has_pbx_times(name: str) -> bool:
+    return any("Timestamp" in event for _, event in recorded_events(name))
 
 
 async def test_abandoned_in_greeting_is_logged_as_missed_and_needs_a_callback(

@@ -21,7 +21,10 @@ def test_every_recorded_message_reads_as_panoramisk_read_it_with_the_last_of_a_r
             theirs = Message.from_line(entry.raw.strip())
             if theirs is None:  # the banner, or an action the recording client sent
                 continue
-            expected = {key: value[-1] if isinstance(value, list) else value for key, value in theirs.items()
+            # A value can begin with spaces (RTPAUDIOQOSLOSS in a VarSet of the PJSIP captures): panoramisk keeps
+            # them, ami_message strips them by its rule; no header the call flow reads has any.
+            expected = {key: (value[-1] if isinstance(value, list) else value).strip()
+                        for key, value in theirs.items()
                         if key != "content"}  # panoramisk's body of a "Response: Follows", always empty here
             ours = parse_headers(entry.raw)
             # panoramisk strips the message first, so an empty last header ("AppData: ") is lost; it is "" here.

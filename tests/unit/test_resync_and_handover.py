@@ -109,3 +109,17 @@ async def test_the_outbox_keeps_every_hand_off_in_order_while_sending_fails() ->
             await asyncio.sleep(0.01)
     running.cancel()
     assert (sent, outbox.broker_down) == ([0, 1, 2, 3, 4], False)
+
+
+def test_a_reconcile_does_not_take_a_colleagues_own_phone_for_a_phone_being_rung() -> None:
+    now = [T0]
+    flow = flow_at(now)
+    flow.handle({"Event": "Newchannel", "Linkedid": "7.7", "Uniqueid": "7.7", "Channel": "PJSIP/201-00000001",
+                 "Context": "internal"})
+    flow.handle({"Event": "DialBegin", "Linkedid": "7.7", "Uniqueid": "7.7", "Channel": "PJSIP/201-00000001",
+                 "DestChannel": "PJSIP/202-00000002", "DestUniqueid": "7.8", "CallerIDNum": "201"})
+    now[0] = T0 + timedelta(seconds=5)
+    effects = flow.resynchronize([channel("7.7", "PJSIP/201-00000001", "6", linkedid="7.7", Context="internal"),
+                                  channel("7.8", "PJSIP/202-00000002", "6", linkedid="7.7")], asked_at=now[0])
+    assert [(n.agent_id, n.event.value) for n in effects.notices] == [("boris", "answered")]
+    assert flow.tracker.calls["7.7"].direction == "internal"
