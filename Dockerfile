@@ -30,6 +30,7 @@ WORKDIR /src
 COPY pyproject.toml README* ./
 COPY callercard ./callercard
 COPY worker ./worker
+COPY crm ./crm
 COPY asterisk ./asterisk
 COPY --from=widget /widget/dist ./callercard/widget/dist
 # Runtime dependencies only: no [test] extra.

@@ -32,7 +32,7 @@ test: $(STAMP) $(WIDGET_JS)
 	scripts/test.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check callercard worker asterisk amisim tests bench tools
+	$(VENV)/bin/ruff check callercard worker asterisk crm amisim tests bench tools
 	$(VENV)/bin/mypy
 
 services-up:

@@ -22,6 +22,7 @@ from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.lines.board_publisher import BoardPublisher
 from callercard.settings import Settings
+from crm.card_lookup import card_lookup
 from worker.app import create_celery
 from worker.queue import CeleryQueue
 
@@ -36,8 +37,10 @@ async def run(settings: Settings) -> None:
     await devices.refresh(force=True)
     flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=devices.agent_for, agent_name=devices.name_of,
                        inbound_contexts=settings.inbound_contexts)
-    service = CallFlowService(settings=settings, tracker=flow.tracker, db=db, notifier=CardNotifier(cent_client),
-                              queue=CeleryQueue(create_celery(settings)), screens=Screens(redis_client))
+    lookup = card_lookup(settings, db=db)
+    service = CallFlowService(settings=settings, tracker=flow.tracker, lookup=lookup,
+                              notifier=CardNotifier(cent_client), queue=CeleryQueue(create_celery(settings)),
+                              screens=Screens(redis_client))
     lines = BoardPublisher(redis=redis_client, cent=cent_client)
     ami_events = AmiEvents(flow=flow, service=service, lines=lines)
     await take_over_calls(flow, redis_client)
@@ -58,6 +61,7 @@ async def run(settings: Settings) -> None:
         await hand_over_calls(flow, service, redis_client)
         for task in tasks:
             task.cancel()
+        await lookup.close()
         with contextlib.suppress(Exception):
             await cent_client.close()
         await redis_client.aclose()

@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="API keys: stored hashed, shown once")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key")
-    create.add_argument("--role", choices=["admin", "agent", "pbx"], required=True)
+    create.add_argument("--role", choices=["admin", "agent", "pbx", "crm"], required=True)
     create.add_argument("--agent", help="the agent id, for --role agent")
     create.add_argument("--name", help="who holds it (shown in audit trails)")
     revoke = actions.add_parser("revoke", help="revoke a key by id")

@@ -161,3 +161,14 @@ def dialable(raw: str, *, field: str, region: str, area_code: str | None) -> str
     if number.e164 is None:
         raise InvalidInput(field, f"{raw!r} is {number.kind.value}, not a dialable number")
     return number.e164
+
+
+def search_keys(e164: str) -> dict[str, str]:
+    """The forms of ``e164`` a lookup source may search its own records by (an HTTP source's URL template fills
+    them in, a SQL source's query binds them): ``e164`` (``+74951234567``), ``digits`` (``74951234567``),
+    ``national`` (the national significant number, ``4951234567``), ``last10`` and ``last7`` (its last digits,
+    for a CRM that keeps numbers as typed; what such a search finds is checked with ``normalize``)."""
+    parsed = phonenumbers.parse(e164, None)
+    national = phonenumbers.national_significant_number(parsed)
+    digits = e164.removeprefix("+")
+    return {"e164": e164, "digits": digits, "national": national, "last10": digits[-10:], "last7": digits[-7:]}

@@ -4,7 +4,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-.venv/bin/ruff check callercard worker asterisk amisim tests bench tools || exit 1
+.venv/bin/ruff check callercard worker asterisk crm amisim tests bench tools || exit 1
 # Types, strict (pyproject.toml [tool.mypy] says where not and why).
 .venv/bin/mypy || exit 1
 # Browser tests drive Debian's Chromium through Playwright (no browser download).

@@ -13,8 +13,10 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 
 from callercard import mongo, redis_state
+from callercard.lookup.services import CardLookup
 from callercard.mongo import Database
 from callercard.settings import Settings
+from crm.card_lookup import card_lookup
 
 T = TypeVar("T")
 
@@ -25,12 +27,20 @@ class WorkerRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mongo: mongo.MongoClient | None = None
         self._redis: aioredis.Redis | None = None
+        self._lookup: CardLookup | None = None
 
     @property
     def db(self) -> Database:
         if self._mongo is None:
             self._mongo = mongo.connect(self.settings)
         return mongo.database(self._mongo, self.settings)
+
+    @property
+    def lookup(self) -> CardLookup:
+        """Built inside the child's loop on first use (the sources' clients belong to that loop)."""
+        if self._lookup is None:
+            self._lookup = card_lookup(self.settings, db=self.db)
+        return self._lookup
 
     @property
     def redis(self) -> aioredis.Redis:

@@ -11,7 +11,6 @@ from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeout
 
 from callercard import phone, redis_state
 from callercard.calls import store as calls_store
-from callercard.lookup.services import resolve_card
 from callercard.ports import LOOKUP_CALLER, RECORD_CALL
 from worker.runtime import WorkerRuntime
 
@@ -34,7 +33,7 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
             return {"error": str(error)}
 
         async def work(rt: WorkerRuntime) -> dict[str, Any]:
-            card = await resolve_card(db=rt.db, number=parsed)
+            card = await rt.lookup.resolve(parsed)
             return card.model_dump(mode="json")
 
         card = runtime.run(work)

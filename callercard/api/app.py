@@ -1,5 +1,5 @@
 """The API process's composition root: settings, clients and adapters (the PBX's AMI actions, the worker's
-Celery queue) built once and handed to the routers as ``Services``."""
+Celery queue, the lookup sources) built once and handed to the routers as ``Services``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ from callercard.customers import http as customers_http
 from callercard.dnc import http as dnc_http
 from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
+from callercard.lookup import numbers_http
 from callercard.lookup.local_cache import LocalCardCache, keep_fresh
 from callercard.settings import Settings
 from callercard.widget import http as widget_http
+from crm.card_lookup import card_lookup
 from worker.app import create_celery
 from worker.queue import CeleryQueue
 
@@ -44,17 +46,19 @@ def create_app(settings: Settings) -> FastAPI:
         db = mongo.database(mongo_client, settings)
         tracker = CallTracker()
         screens = Screens(redis_client)
-        call_service = CallFlowService(settings=settings, tracker=tracker, db=db, notifier=CardNotifier(cent_client),
+        local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
+                                     ttl_seconds=settings.lookup_local_cache_seconds)
+        lookup = card_lookup(settings, db=db, local=local_cards)
+        call_service = CallFlowService(settings=settings, tracker=tracker, lookup=lookup,
+                                       notifier=CardNotifier(cent_client),
                                        queue=CeleryQueue(create_celery(settings)), screens=screens)
         pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                                     secret=settings.ami_secret.get_secret_value(),
                                     timeout=settings.ami_action_timeout_ms / 1000))
-        local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
-                                     ttl_seconds=settings.lookup_local_cache_seconds)
         pbx_calls = HttpCallFlow(tracker=tracker)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
                                       pbx_calls=pbx_calls, call_service=call_service, pbx=pbx,
-                                      screens=screens, local_cards=local_cards)
+                                      screens=screens, local_cards=local_cards, lookup=lookup)
         consumer = asyncio.create_task(call_service.run())
         expiry = asyncio.create_task(expire_idle_calls_forever(
             flow=pbx_calls, submit=call_service.submit, call_idle_seconds=settings.pbx_events_call_idle_seconds,
@@ -69,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             card_changes.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await card_changes
+            await lookup.close()
             await cent_client.close()
             await redis_client.aclose()
             await mongo_client.close()
@@ -84,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(status.router)
     app.include_router(lookup_http.router)
+    app.include_router(numbers_http.router)
     app.include_router(customers_http.router)
     app.include_router(agents_http.router)
     app.include_router(calls_http.router)

@@ -23,6 +23,7 @@ class Role(StrEnum):
     PBX = "pbx"
     AGENT = "agent"
     ADMIN = "admin"
+    CRM = "crm"  # a CRM telling callercard which numbers' data changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Caller:
     agent_id: str | None = None
 
 
-_bearer = HTTPBearer(auto_error=False, description="an API key (PBX, agent or admin)")
+_bearer = HTTPBearer(auto_error=False, description="an API key (PBX, agent, admin or CRM)")
 
 
 async def current_caller(
@@ -83,6 +84,7 @@ PbxOrAdmin = Annotated[Caller, Depends(require(Role.PBX, Role.ADMIN))]
 AdminOnly = Annotated[Caller, Depends(require(Role.ADMIN))]
 AgentOrAdmin = Annotated[Caller, Depends(require(Role.AGENT, Role.ADMIN))]
 AnyCaller = Annotated[Caller, Depends(require(Role.PBX, Role.AGENT, Role.ADMIN))]
+CrmOrAdmin = Annotated[Caller, Depends(require(Role.CRM, Role.ADMIN))]
 
 
 def ensure_own_agent(caller: Caller, agent_id: str) -> None:

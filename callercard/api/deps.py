@@ -18,6 +18,7 @@ from callercard.calls.flow_service import CallFlowService
 from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.redis_screens import Screens
 from callercard.lookup.local_cache import LocalCardCache
+from callercard.lookup.services import CardLookup
 from callercard.mongo import Database
 from callercard.ports import PbxActions
 from callercard.settings import Settings
@@ -34,6 +35,7 @@ class Services:
     pbx: PbxActions
     screens: Screens
     local_cards: LocalCardCache
+    lookup: CardLookup
 
     async def cards_changed(self, numbers: list[str]) -> None:
         """After a write this process made: forget here at once, and tell the other API processes."""

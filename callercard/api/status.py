@@ -1,4 +1,8 @@
-"""``GET /status``: each dependency's health; 200 only when every required one is ok. ``GET /ping``: liveness."""
+"""``GET /status``: each dependency's health; 200 only when every required one is ok. ``GET /ping``: liveness.
+
+The lookup sources are reported beside the dependencies and never make the status 503: without a source the
+lookup still answers (from the card cache and the other sources, the card saying ``degraded``).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,17 @@ router = APIRouter(tags=["status"])
 
 @router.get("/status", summary="Health of every dependency")
 async def status(services: ServicesDep) -> JSONResponse:
-    checks = await asyncio.gather(
+    checks, sources = await asyncio.gather(asyncio.gather(
         mongo.health(services.db),
         redis_state.health(services.redis),
         centrifugo.health(services.centrifugo),
         redis_state.listener_health(services.redis),
-    )
+    ), services.lookup.sources_health())
     body = {check.name: check.as_dict() for check in checks}
     healthy = all(check.ok for check in checks)
-    return JSONResponse({"ok": healthy, "dependencies": body}, status_code=200 if healthy else 503)
+    return JSONResponse({"ok": healthy, "dependencies": body,
+                         "sources": {check.name.removeprefix("source:"): check.as_dict() for check in sources}},
+                        status_code=200 if healthy else 503)
 
 
 @router.get("/ping", summary="Liveness: the process answers HTTP", response_class=PlainTextResponse)

@@ -26,8 +26,7 @@ from callercard.calls.outbox import TaskOutbox
 from callercard.calls.records import call_record
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
-from callercard.lookup.services import lookup_within_budget
-from callercard.mongo import Database
+from callercard.lookup.services import CardLookup
 from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
 
@@ -49,12 +48,12 @@ async def _known(card: dict[str, Any]) -> dict[str, Any]:
 class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
-    def __init__(self, *, settings: Settings, tracker: CallTracker, db: Database, notifier: CardPublisher,
+    def __init__(self, *, settings: Settings, tracker: CallTracker, lookup: CardLookup, notifier: CardPublisher,
                  queue: WorkerQueue, screens: Screens | None = None) -> None:
         self.settings = settings
         self._screens = screens
         self.tracker = tracker
-        self._db = db
+        self._lookup = lookup
         self._notifier = notifier
         self._queue_to_worker = queue
         # Call records must reach the worker even when the broker is down: they wait here and are retried.
@@ -231,8 +230,9 @@ class CallFlowService:
             number = phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
         except phone.InvalidNumber:
             number = phone.Number(raw=raw, kind=phone.NumberKind.WITHHELD, e164=None)
-        # The greeting leaves seconds before the first ring: wait for the store as long as it may take.
-        card = await lookup_within_budget(db=self._db, number=number, budget_seconds=settings.mongo_timeout_ms / 1000)
+        # The greeting leaves seconds before the first ring: wait for the store and the sources as long as they may
+        # take (each source within its own timeout).
+        card = await self._lookup.within_budget(number, budget_seconds=settings.greeting_lookup_budget_seconds)
         return card.model_dump(mode="json")
 
     async def _card(self, call_id: str) -> dict[str, Any] | None:

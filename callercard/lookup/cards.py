@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from callercard.lookup.sources import FoundAccount
 from callercard.phone import Number, NumberKind
 
 CARD_VERSION = 1
@@ -27,6 +29,15 @@ class AccountRef(BaseModel):
     crm_url: str | None = None
 
 
+class SourceProblem(BaseModel):
+    """Why a card may lack accounts: a source that did not answer in time or failed."""
+
+    source: str = Field(description="a lookup source's name, or 'store' (MongoDB, where the card cache lives)")
+    reason: str = Field(description="slow (not within the lookup's budget; its answer is cached once it comes), "
+                                    "timed_out (not within the source's own timeout) or failed")
+    detail: str = ""
+
+
 class Card(BaseModel):
     v: int = CARD_VERSION
     number: str = Field(description="the number as the PBX gave it")
@@ -37,7 +48,9 @@ class Card(BaseModel):
     accounts: list[AccountRef]
     do_not_call: dict[str, Any] | None = None
     recent_calls: dict[str, Any] | None = None
-    degraded: bool = Field(default=False, description="true when the store did not answer within the budget")
+    degraded: bool = Field(default=False, description="true when the store or a lookup source did not answer in time "
+                                                     "or failed: the card may lack accounts")
+    degraded_sources: list[SourceProblem] = Field(default_factory=list, description="which, and why")
 
 
 _PLACEHOLDER_NAMES = {
@@ -47,11 +60,13 @@ _PLACEHOLDER_NAMES = {
 }
 
 
-def build_card(number: Number, accounts: list[dict[str, Any]], *, degraded: bool = False) -> Card:
-    """A card from the accounts carrying the number, every distinct holder name kept, in a stable order."""
-    ordered = sorted(accounts, key=lambda doc: str(doc["_id"]))
-    refs = [AccountRef(id=doc["_id"], holder=doc["holder"], status=doc["status"], crm_url=doc.get("crm_url"))
-            for doc in ordered]
+def build_card(number: Number, accounts: Sequence[FoundAccount], *,
+               degraded_by: Sequence[SourceProblem] = ()) -> Card:
+    """A card from the accounts carrying the number, every distinct holder name kept, in a stable order (by account
+    id; the same id from two sources is shown once, as the first source gave it)."""
+    unique = {account.id: account for account in reversed(accounts)}
+    refs = [AccountRef(id=a.id, holder=a.holder, status=a.status, crm_url=a.crm_url)
+            for a in sorted(unique.values(), key=lambda a: a.id)]
     names = list(dict.fromkeys(ref.holder for ref in refs))
     if number.kind is NumberKind.WITHHELD:
         kind = CardKind.WITHHELD
@@ -61,7 +76,7 @@ def build_card(number: Number, accounts: list[dict[str, Any]], *, degraded: bool
         kind = CardKind.KNOWN if refs else CardKind.UNKNOWN
     display_name = NAME_SEPARATOR.join(names) if names else _PLACEHOLDER_NAMES[kind]
     return Card(number=number.raw, e164=number.e164, kind=kind, display_name=display_name, names=names,
-                accounts=refs, degraded=degraded)
+                accounts=refs, degraded=bool(degraded_by), degraded_sources=list(degraded_by))
 
 
 def internal_card(*, number: str, name: str | None) -> Card:

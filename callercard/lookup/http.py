@@ -12,7 +12,6 @@ from callercard.api.deps import ServicesDep
 from callercard.api.params import parse_number
 from callercard.lookup import names
 from callercard.lookup.cards import Card, CardKind
-from callercard.lookup.services import lookup_within_budget
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
@@ -22,15 +21,14 @@ UniqueIdParam = Annotated[str | None, Query(description="Asterisk's UNIQUEID, fo
 
 async def _card(raw: str, services: ServicesDep) -> Card:
     number = parse_number(raw, services)
-    return await lookup_within_budget(db=services.db, number=number,
-                                      budget_seconds=services.settings.lookup_budget_seconds,
-                                      local=services.local_cards)
+    return await services.lookup.within_budget(number, budget_seconds=services.settings.lookup_budget_seconds)
 
 
 @router.get("", summary="The caller card for a number", response_model=Card)
 async def lookup(services: ServicesDep, _caller: PbxOrAdmin, number: NumberParam,
                  uniqueid: UniqueIdParam = None) -> Card:
-    """Answers within ``lookup_budget_ms``; when the store is slow or down the card is ``degraded``."""
+    """Answers within ``lookup_budget_ms``; what was not there in time (the store, a source) makes the card
+    ``degraded``, naming it in ``degraded_sources``."""
     return await _card(number, services)
 
 

@@ -65,13 +65,15 @@ class LocalCardCache:
         """Taken before reading the store; ``put`` keeps the card only if nothing changed meanwhile."""
         return self._epoch
 
-    def put(self, e164: str, card: Card, *, ticket: int) -> None:
+    def put(self, e164: str, card: Card, *, ticket: int, until: datetime | None = None) -> None:
+        """Keep ``card`` for at most ``ttl_seconds``, and never past ``until`` (its card cache entry's expiry)."""
         if not (self.enabled and self._listening) or ticket != self._epoch or card.degraded:
             return
         ttl = self._ttl_seconds
-        expiry = _do_not_call_expiry(card)
-        if expiry is not None:  # the flag lapses on its own, without an announcement
-            ttl = min(ttl, max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
+        # The do-not-call flag lapses on its own, without an announcement; the cached card at its cache life.
+        for expiry in (_do_not_call_expiry(card), until):
+            if expiry is not None:
+                ttl = min(ttl, max(0.0, (expiry - datetime.now(UTC)).total_seconds()))
         self._entries[e164] = (self._clock() + ttl, card)
         self._entries.move_to_end(e164)
         while len(self._entries) > self._max_entries:

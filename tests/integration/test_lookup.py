@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from callercard import phone
-from callercard.lookup.services import resolve_card
 from callercard.settings import Settings
+from crm.card_lookup import card_lookup
 from tests.factories import account
 from tests.support.captures import capture_path
 from tests.support.processes import Process, run_cli
@@ -189,11 +189,15 @@ async def test_import_then_reimport_changes_nothing(tmp_path: Path, service_env:
     assert card["accounts"][0]["id"] == "A-1"
 
 
-async def test_concurrent_lookups_of_a_cold_number_all_get_the_card(admin_api: httpx.AsyncClient, db) -> None:
-    # The worker's warm-up and the listener's prefetch fill the same cache entry at once.
+async def test_concurrent_lookups_of_a_cold_number_all_get_the_card(admin_api: httpx.AsyncClient, db,
+                                                                    settings: Settings) -> None:
+    # The worker's warm-up and the listener's prefetch (processes of their own) fill the same cache entry at once.
     await put(admin_api, account("C-50", "Ivan Petrov", "84951234567"))
     number = phone.normalize("84951234567")
+    processes = [card_lookup(settings, db=db) for _ in range(4)]
     for _ in range(5):
         await db["card_cache"].delete_many({})
-        cards = await asyncio.gather(*[resolve_card(db=db, number=number) for _ in range(4)])
+        cards = await asyncio.gather(*[lookup.resolve(number) for lookup in processes])
         assert [card.display_name for card in cards] == ["Ivan Petrov"] * 4
+    for lookup in processes:
+        await lookup.close()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ("callercard", "asterisk", "worker")
+SHIPPED = ("callercard", "asterisk", "worker", "crm")
 # The only modules under callercard/ that wire adapters in: the API's root and the CLI, which starts the processes.
 COMPOSITION_ROOTS = {"callercard/api/app.py", "callercard/cli.py"}
-ADAPTERS = {"worker", "asterisk"}
+ADAPTERS = {"worker", "asterisk", "crm"}
 TOOLS = {"amisim", "bench", "tests", "tools"}
 MAX_LINES = 300
 

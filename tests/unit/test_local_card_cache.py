@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from callercard import phone
 from callercard.lookup.cards import Card, build_card
+from callercard.lookup.sources import FoundAccount
 from callercard.lookup.local_cache import LocalCardCache
 
 E164 = "+74951234567"
@@ -20,7 +21,7 @@ class Clock:
 
 
 def card(holder: str = "Ivan Petrov", **update: object) -> Card:
-    built = build_card(phone.normalize(E164), [{"_id": "C-1", "holder": holder, "status": "active"}])
+    built = build_card(phone.normalize(E164), [FoundAccount(id="C-1", holder=holder, status="active")])
     return built.model_copy(update=update)
 
 
@@ -111,3 +112,13 @@ def test_a_zero_ttl_or_size_turns_it_off() -> None:
         assert not cache.enabled
         cache.put(E164, card(), ticket=cache.ticket())
         assert cache.get(E164) is None
+
+
+def test_a_card_is_not_kept_past_its_card_cache_entry() -> None:
+    clock = Clock()
+    cache = listening_cache(clock, ttl=3600)
+    cache.put(E164, card(), ticket=cache.ticket(), until=datetime.now(UTC) + timedelta(seconds=5))
+    clock.now += 4
+    assert cache.get(E164) is not None
+    clock.now += 2
+    assert cache.get(E164) is None

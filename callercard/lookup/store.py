@@ -1,0 +1,77 @@
+"""The card cache in MongoDB: ``card_cache`` documents keyed by E.164, in front of the lookup sources.
+
+``{_id: <E.164>, v, rev, sources, card, built_at, expires_at}``. A cached card is used only when all of these
+hold, so a card can never stay stale for good, whatever interrupted whoever wrote it:
+
+- ``v`` is the card schema's version, ``sources`` the configured sources and their mode (a changed source list
+  takes effect at once);
+- ``rev`` equals the number's ``rev`` in ``phone_index``, read together with the card (``read``). Every
+  change that can alter the card bumps that ``rev`` first (an account write, ``POST /api/v1/numbers/…:changed``),
+  so a card built from what was read before a change is refused after it, even when it was written after it;
+- ``expires_at`` has not passed: the bound on what a source that cannot announce its changes leaves stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from pymongo import DeleteOne, UpdateOne
+from pymongo.errors import DuplicateKeyError
+
+from callercard.lookup.cards import CARD_VERSION, Card
+from callercard.mongo import CARD_CACHE, PHONE_INDEX, Database, find_by_ids
+
+
+class Cached(NamedTuple):
+    document: dict[str, Any] | None  # the number's card cache entry, if any
+    rev: int  # the number's rev in the phone index, read with it (0: never indexed)
+
+
+async def read(db: Database, e164: str) -> Cached:
+    """The cache entry and the number's ``rev``, read side by side (two ``_id`` reads)."""
+    document, entry = await asyncio.gather(db[CARD_CACHE].find_one({"_id": e164}),
+                                           db[PHONE_INDEX].find_one({"_id": e164}, {"rev": 1}))
+    return Cached(document, int(entry.get("rev", 0)) if entry else 0)
+
+
+def usable(cached: Cached, *, sources: str, now: datetime) -> tuple[Card, datetime] | None:
+    """The cached card and when it expires, if it may be used now (see the module's contract)."""
+    doc = cached.document
+    if doc is None or doc.get("v") != CARD_VERSION or doc.get("sources") != sources or doc.get("rev") != cached.rev:
+        return None
+    expires_at = doc.get("expires_at")
+    if not isinstance(expires_at, datetime) or expires_at <= now:
+        return None
+    return Card.model_validate(doc["card"]), expires_at
+
+
+async def write(db: Database, *, e164: str, card: Card, rev: int, sources: str, built_at: datetime,
+                expires_at: datetime, replace: bool) -> None:
+    """Keep ``card``, built from what was read at ``rev``. ``replace``: an unusable entry is there (else insert,
+    much cheaper than an upsert on FerretDB). Losing a race to another writer is fine: either card is checked
+    again on every read."""
+    document = {"_id": e164, "v": CARD_VERSION, "rev": rev, "sources": sources,
+                "card": card.model_dump(mode="json"), "built_at": built_at, "expires_at": expires_at}
+    try:
+        if replace:
+            await db[CARD_CACHE].replace_one({"_id": e164}, document, upsert=True)
+        else:
+            await db[CARD_CACHE].insert_one(document)
+    except DuplicateKeyError:
+        pass  # another lookup of the number (the worker's warm-up, the listener's prefetch) wrote it meanwhile
+
+
+async def numbers_changed(db: Database, numbers: Iterable[str]) -> None:
+    """A source says these numbers' data changed: bump their ``rev`` (so a card being built from the old data
+    is refused once written), then drop their cards."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return
+    await db[PHONE_INDEX].bulk_write([UpdateOne({"_id": n}, {"$inc": {"rev": 1}, "$setOnInsert": {"accounts": []}},
+                                                upsert=True) for n in wanted], ordered=False)
+    cached = await find_by_ids(db[CARD_CACHE], wanted, projection={"_id": 1})
+    if cached:
+        await db[CARD_CACHE].bulk_write([DeleteOne({"_id": n}) for n in cached], ordered=False)

@@ -1,0 +1,31 @@
+"""Builds a process's ``CardLookup`` with the lookup sources its settings list, in their order."""
+
+from __future__ import annotations
+
+from callercard.lookup.accounts_source import AccountsSource
+from callercard.lookup.local_cache import LocalCardCache
+from callercard.lookup.services import CacheLife, CardLookup
+from callercard.lookup.sources import LookupSource, TrackedSource
+from callercard.mongo import Database
+from callercard.settings import AccountsSourceSettings, HttpSourceSettings, Settings, SqlSourceSettings
+from crm.http_source import HttpSource
+from crm.sql_source import SqlSource
+
+
+def card_lookup(settings: Settings, *, db: Database, local: LocalCardCache | None = None) -> CardLookup:
+    """For a composition root; ``CardLookup.close`` closes the sources' clients."""
+    sources = [TrackedSource(_source(config, settings=settings, db=db), timeout_seconds=config.timeout_ms / 1000)
+               for config in settings.lookup_sources]
+    life = CacheLife(known_seconds=settings.lookup_cache_seconds,
+                     unknown_seconds=settings.lookup_cache_unknown_seconds)
+    return CardLookup(db=db, sources=sources, mode=settings.lookup_sources_mode, cache_life=life, local=local)
+
+
+def _source(config: AccountsSourceSettings | HttpSourceSettings | SqlSourceSettings, *, settings: Settings,
+            db: Database) -> LookupSource:
+    region, area_code = settings.default_region, settings.default_area_code
+    if isinstance(config, AccountsSourceSettings):
+        return AccountsSource(db=db, name=config.name)
+    if isinstance(config, HttpSourceSettings):
+        return HttpSource(config, region=region, area_code=area_code)
+    return SqlSource(config, region=region, area_code=area_code)
