@@ -44,7 +44,7 @@ class SqlSource:
             async with self._engine.connect() as connection:
                 result = await connection.execute(self._query, {name: keys[name] for name in self._parameters})
                 rows = result.mappings().fetchmany(MAX_ROWS)
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:  # OSError: a refused connection is not wrapped
             raise SourceFailed(_describe(error)) from error
         return [account for row in rows if (account := self._account(row, e164)) is not None]
 
@@ -58,7 +58,7 @@ class SqlSource:
         try:
             async with self._engine.connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:  # OSError: a refused connection is not wrapped
             raise SourceFailed(_describe(error)) from error
         return f"{self._engine.dialect.name} answers"
 
@@ -66,8 +66,9 @@ class SqlSource:
         await self._engine.dispose()
 
 
-def _describe(error: SQLAlchemyError) -> str:
+def _describe(error: SQLAlchemyError | OSError) -> str:
     """The database's own words (first line), never the statement or the URL."""
     cause = getattr(error, "orig", None) or error.__cause__ or error
+    cause = cause.__cause__ or cause  # SQLAlchemy's adapter wraps the driver's own error (asyncpg's names it)
     first_line = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(cause).__name__}: {first_line}"[:200]

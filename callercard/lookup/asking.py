@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 
 from callercard.lookup.cards import SourceProblem
 from callercard.lookup.sources import Answer, FoundAccount, Problem, TrackedSource
@@ -27,6 +28,7 @@ class SourceQuery:
         self._mode = mode
         self._answers: dict[str, Answer] = {}
         self.task: asyncio.Task[None] | None = None
+        self.expires_at: datetime | None = None  # set when the full card was cached: a copy may live until then
 
     async def run(self) -> None:
         if self._mode == MERGE:

@@ -108,7 +108,7 @@ class CardLookup:
             # Waiting never cancels the question: it runs on and caches the card for the next lookup.
             await asyncio.wait({query.task}, timeout=None if deadline is None else max(0.0, deadline - loop.time()))
             accounts, problems = query.so_far()
-            card, until = build_card(number, accounts, degraded_by=problems), None
+            card, until = build_card(number, accounts, degraded_by=problems), query.expires_at
         # What changes on its own is merged on read, never cached with the card: one line per field.
         return card.model_copy(update={"recent_calls": history,
                                        "do_not_call": dnc_services.card_field(flagged)}), until
@@ -132,12 +132,13 @@ class CardLookup:
             return
         card = build_card(phone.normalize(query.e164), accounts)
         life = self._life.known_seconds if card.kind is CardKind.KNOWN else self._life.unknown_seconds
+        now = datetime.now(UTC)
+        query.expires_at = expires_at = now + timedelta(seconds=life)  # a copy in memory lives no longer
         if life <= 0:
             return
-        now = datetime.now(UTC)
         try:
             await card_store.write(self._db, e164=query.e164, card=card, rev=query.rev, sources=self.signature,
-                                   built_at=now, expires_at=now + timedelta(seconds=life), replace=replace)
+                                   built_at=now, expires_at=expires_at, replace=replace)
         except PyMongoError as error:  # the card was answered; only the next lookup pays for this
             log.warning("card of %s not cached: %s", query.e164, type(error).__name__)
 
