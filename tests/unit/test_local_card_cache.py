@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from callercard import phone
 from callercard.lookup.cards import Card, build_card
-from callercard.lookup.sources import FoundAccount
 from callercard.lookup.local_cache import LocalCardCache
+from callercard.lookup.sources import FoundAccount
 
 E164 = "+74951234567"
 
