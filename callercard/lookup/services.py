@@ -100,6 +100,7 @@ class CardLookup:
                                dnc_services.active_entry(self._db, e164))
         cached, history, flagged = await asyncio.wait_for(reads, budget_seconds)
         found = card_store.usable(cached, sources=self.signature, now=datetime.now(UTC))
+        until: datetime | None
         if found is not None:
             card, until = found[0].model_copy(update={"number": number.raw}), found[1]
         else:
