@@ -12,13 +12,15 @@ import pytest
 
 from amisim import AmiSimulator, load_capture
 from callercard import phone
+from callercard.ports import LOOKUP_CALLER
 from callercard.settings import Settings
 from tests.integration.test_call_flow import SPEED, wait_for_call
 from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
 from tests.support.crm import CrmServer
-from tests.support.processes import Process
+from tests.support.processes import Process, settings_kwargs
 from tests.support.scenarios import SCENARIOS
+from worker.app import create_celery
 
 CAPTURE = "answered_agent_hangs_up"
 CRM_DELAY = 0.5  # longer than the PBX's 300 ms lookup budget; the greeting leaves time for it
@@ -68,7 +70,13 @@ async def test_a_number_the_crm_knows_resolves_to_its_crm_account_before_the_fir
         assert record["caller"]["number"] == caller
         # The listener's prefetch and the worker's warm-up each asked the CRM (two processes); nobody more often.
         assert 1 <= len(crm.requests) <= 2, crm.requests
-        assert "card for +74951234567 is known" in worker.log_path.read_text(errors="replace")
+
+        # The worker resolves cards from the CRM too: a number only the CRM has, through the worker's task.
+        crm.add("K-78", "Olga", "Crmova", "8-916-555-44-33")
+        celery = create_celery(Settings(**settings_kwargs(crm_env)))  # type: ignore[arg-type]
+        result = celery.send_task(LOOKUP_CALLER, args=["+7 916 555 44 33"], kwargs={"call_id": "crm-1"})
+        warmed = await asyncio.to_thread(result.get, timeout=20)
+        assert (warmed["kind"], [a["id"] for a in warmed["accounts"]]) == ("known", ["K-78"])
     finally:
         listener.stop()
         await simulator.stop()
