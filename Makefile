@@ -39,7 +39,7 @@ services-up:
 	scripts/services.sh up
 
 services-down:
-	scripts/services.sh down; scripts/services.sh --profile test down
+	scripts/services.sh down; scripts/services.sh --profile test down; scripts/postgres.sh --profile test down
 
 clean: services-down
 	rm -rf var test-artifacts $(WIDGET)/dist $(WIDGET)/node_modules
