@@ -45,7 +45,7 @@ def crm_env(service_env: dict[str, str], crm: CrmServer) -> dict[str, str]:
 async def test_a_number_the_crm_knows_resolves_to_its_crm_account_before_the_first_ring(
         crm: CrmServer, crm_env: dict[str, str], settings: Settings, api_process: Process,
         admin_api: httpx.AsyncClient, pages: dict[str, AgentPage]) -> None:
-    caller = SCENARIOS[CAPTURE][0]
+    caller = SCENARIOS[CAPTURE].caller
     crm.add("K-77", "Ivan", "Crmov", "8 (495) 123-45-67")
     crm.delays["4951234567"] = CRM_DELAY
     worker = Process("worker-crm", ["worker", "--concurrency", "1"], crm_env).start()
