@@ -9,7 +9,6 @@ from callercard.lookup.sources import LookupSource, TrackedSource
 from callercard.mongo import Database
 from callercard.settings import AccountsSourceSettings, HttpSourceSettings, Settings, SqlSourceSettings
 from crm.http_source import HttpSource
-from crm.sql_source import SqlSource
 
 
 def card_lookup(settings: Settings, *, db: Database, local: LocalCardCache | None = None) -> CardLookup:
@@ -28,4 +27,7 @@ def _source(config: AccountsSourceSettings | HttpSourceSettings | SqlSourceSetti
         return AccountsSource(db=db, name=config.name)
     if isinstance(config, HttpSourceSettings):
         return HttpSource(config, region=region, area_code=area_code)
+    # Imported only when a sql source is configured: SQLAlchemy adds about a second to every process's start.
+    from crm.sql_source import SqlSource
+
     return SqlSource(config, region=region, area_code=area_code)

@@ -102,6 +102,13 @@ async def test_a_number_only_the_crm_has_gets_its_crm_accounts_and_the_built_in_
     assert again["accounts"] == card["accounts"] and again["number"] == "+7 (495) 123-45-67"
     assert len(crm.requests) == 1
 
+    # A number the CRM does not have, answered with a 404 or with an empty list: unknown, and not degraded.
+    for empty_not_404, number in ((False, "+7 495 000-00-01"), (True, "+7 495 000-00-02")):
+        crm.empty_not_404 = empty_not_404
+        nobody, _ = await lookup(pbx, number)
+        assert (nobody["kind"], nobody["accounts"], nobody["degraded"]) == ("unknown", [], False)
+    assert len(crm.requests) == 3
+
 
 async def test_a_slow_crm_gives_a_degraded_card_within_budget_and_the_full_card_on_the_next_call(
         crm: CrmServer, pbx: httpx.AsyncClient, settings: Settings) -> None:

@@ -35,6 +35,7 @@ class CrmServer:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract -> the CRM's record
     delays: dict[str, float] = field(default_factory=dict)  # last 10 digits -> seconds before answering
     failures: dict[str, int] = field(default_factory=dict)  # last 10 digits -> HTTP status to answer with
+    empty_not_404: bool = False  # answer a number nobody has with an empty list, as some CRMs do, not a 404
     requests: list[str] = field(default_factory=list)  # the path of every phone search, in order
     answered: list[tuple[str, float]] = field(default_factory=list)  # (last 10 digits, monotonic time) when done
     port: int = field(default_factory=free_port)
@@ -80,6 +81,7 @@ class CrmServer:
             collection.clear()
         self.requests.clear()
         self.answered.clear()
+        self.empty_not_404 = False
 
     async def _search(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
@@ -92,7 +94,9 @@ class CrmServer:
             if digits in self.failures:
                 return PlainTextResponse("Internal Server Error", status_code=self.failures[digits])
             found = [c for c in self.customers.values() if any(_last10(p) == digits for p in c["phones"])]
-            return JSONResponse({"customers": found}) if found else JSONResponse({"error": "not found"}, 404)
+            if found or self.empty_not_404:
+                return JSONResponse({"customers": found})
+            return JSONResponse({"error": "not found"}, 404)
         finally:
             self.answered.append((digits, time.monotonic()))
 
