@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Backing services without Docker: Redis, FerretDB (SQLite backend) and Centrifugo,
+# Backing services without Docker: Redis, a MongoDB-compatible store and Centrifugo,
 # on loopback, non-default ports, data under var/<profile>/.
 #
-#   scripts/services.sh [--profile demo|test|bench|fresh] up|down|status|env
+#   scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env
+#
+# The store (--store, else $CALLERCARD_STORE, else sqlite): sqlite is FerretDB v1.24.2 on SQLite, built here;
+# ferretdb2 is FerretDB v2.5 on PostgreSQL 15 with DocumentDB, which uses its indexes, prebuilt in the folder
+# $CALLERCARD_FERRETDB2_DIR names (scripts/lib/ferretdb2.sh).
 #
 # Installs what is missing: Debian's redis-server; FerretDB and Centrifugo built from the
 # Go module proxy once per machine into ~/.cache/callercard/go-bin (XDG_CACHE_HOME), each
@@ -13,15 +17,27 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROFILE=demo
-if [[ "${1:-}" == "--profile" ]]; then PROFILE=$2; shift 2; fi
+STORE=${CALLERCARD_STORE:-sqlite}
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --profile) PROFILE=${2:?--profile needs a value}; shift 2 ;;
+    --store) STORE=${2:?--store needs a value}; shift 2 ;;
+    *) echo "services: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
 COMMAND=${1:-status}
+case "$STORE" in
+  sqlite|ferretdb2) ;;
+  *) echo "services: unknown store '$STORE' (sqlite|ferretdb2; from --store or CALLERCARD_STORE)" >&2; exit 2 ;;
+esac
 
 case "$PROFILE" in
   demo) PORT_OFFSET=0 ;;
   test) PORT_OFFSET=1 ;;
   bench) PORT_OFFSET=2 ;;
   fresh) PORT_OFFSET=3 ;;  # the test suite's check of the install path a new machine takes
-  *) echo "services: unknown profile '$PROFILE' (demo|test|bench|fresh)" >&2; exit 2 ;;
+  test-ferretdb2) PORT_OFFSET=4 ;;  # the tests that run on the ferretdb2 store too (tests/support/stores.py)
+  *) echo "services: unknown profile '$PROFILE' (demo|test|bench|fresh|test-ferretdb2)" >&2; exit 2 ;;
 esac
 # A second checkout on the same machine (a git worktree, a CI clone) moves all its ports
 # with CALLERCARD_PORT_OFFSET so its services never meet this checkout's.
@@ -33,7 +49,8 @@ API_PORT=$((8090 + PORT_OFFSET))
 AMI_PORT=$((5038 + PORT_OFFSET))
 
 STATE="$ROOT/var/$PROFILE"
-BINARY_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/callercard/go-bin"
+MACHINE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/callercard"
+BINARY_CACHE="$MACHINE_CACHE/go-bin"
 ENV_FILE="$STATE/callercard.env"
 # The one Centrifugo configuration: the file production mounts (docker-compose), here with the
 # addresses and secrets from the environment, as there.
@@ -44,6 +61,9 @@ CENTRIFUGO_VERSION=v6.9.1
 
 log() { printf 'services[%s]: %s\n' "$PROFILE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# shellcheck source=scripts/lib/ferretdb2.sh
+source "$ROOT/scripts/lib/ferretdb2.sh"
 
 # --- installing -------------------------------------------------------------
 
@@ -194,7 +214,7 @@ reuse_if_ours() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 redis_ok() { redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
-ferretdb_ok() { port_open "$MONGO_PORT"; }
+ferretdb_ok() { mongo_answers "$MONGO_PORT"; }
 centrifugo_ok() { curl -fsS -m 2 "http://127.0.0.1:$CENTRIFUGO_PORT/health" >/dev/null 2>&1; }
 
 wait_for() {
@@ -219,7 +239,7 @@ start_redis() {
 }
 
 start_ferretdb() {
-  ferretdb_ok && { reuse_if_ours ferretdb "$MONGO_PORT" "$STATE/ferretdb/ferretdb.pid"; return; }
+  port_open "$MONGO_PORT" && { reuse_if_ours ferretdb "$MONGO_PORT" "$STATE/ferretdb/ferretdb.pid"; return; }
   mkdir -p "$STATE/ferretdb/data"
   nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=warn \
@@ -256,26 +276,41 @@ status_line() {
   if $check; then echo "$name: ok"; else echo "$name: fail"; return 1; fi
 }
 
+# The store this profile runs (started by this checkout), or nothing.
+running_store() {
+  if pid_alive "$STATE/ferretdb/ferretdb.pid"; then echo sqlite
+  elif pid_alive "$FERRETDB2_STATE/ferretdb.pid"; then echo ferretdb2
+  fi
+}
+
 case "$COMMAND" in
   up)
+    running=$(running_store)
+    [[ -z "$running" || "$running" == "$STORE" ]] || die "profile $PROFILE runs the $running store on port" \
+      "$MONGO_PORT; to start $STORE instead, stop it first: scripts/services.sh --profile $PROFILE down"
     ensure_redis
-    ensure_ferretdb
+    if [[ "$STORE" == ferretdb2 ]]; then ensure_ferretdb2; else ensure_ferretdb; fi
     ensure_centrifugo
     write_env_file
     start_redis
-    start_ferretdb
+    if [[ "$STORE" == ferretdb2 ]]; then start_ferretdb2; else start_ferretdb; fi
     start_centrifugo
-    log "all services up; environment in ${ENV_FILE#"$ROOT"/}"
+    log "all services up (store: $STORE); environment in ${ENV_FILE#"$ROOT"/}"
     ;;
   down)
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "redis stopped" || true
     stop_pidfile ferretdb "$STATE/ferretdb/ferretdb.pid"
+    stop_ferretdb2
     stop_pidfile centrifugo "$STATE/centrifugo/centrifugo.pid"
     ;;
   status)
     rc=0
     status_line redis redis_ok || rc=1
-    status_line ferretdb ferretdb_ok || rc=1
+    if [[ "$(running_store)" == ferretdb2 || ( -z "$(running_store)" && "$STORE" == ferretdb2 ) ]]; then
+      status_line "ferretdb2 (store ferretdb2: FerretDB v2.5 + DocumentDB)" ferretdb2_ok || rc=1
+    else
+      status_line "ferretdb (store sqlite: FerretDB $FERRETDB_VERSION)" ferretdb_ok || rc=1
+    fi
     status_line centrifugo centrifugo_ok || rc=1
     exit $rc
     ;;
@@ -283,7 +318,7 @@ case "$COMMAND" in
     echo "$ENV_FILE"
     ;;
   *)
-    echo "usage: scripts/services.sh [--profile demo|test|bench|fresh] up|down|status|env" >&2
+    echo "usage: scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env" >&2
     exit 2
     ;;
 esac
