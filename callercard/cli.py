@@ -87,7 +87,12 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:
         client = mongo.connect(batch_settings)
         try:
-            return await work(mongo.database(client, settings))
+            db = mongo.database(client, settings)
+            result = await work(db)
+            # Also here, not only at the API's start: an admin may import before any API ever ran. After the work,
+            # so an unreachable store fails the command once, not twice. A failure is logged, never fatal.
+            await mongo.ensure_indexes(db)
+            return result
         finally:
             await client.close()
 

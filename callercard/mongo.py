@@ -1,19 +1,25 @@
-"""MongoDB: the client, collection names and health. FerretDB in tests, MongoDB in production.
+"""MongoDB: the client, collection names, the indexes the queries need, and health.
 
-Only features FerretDB v1 supports are used: plain CRUD, ``_id`` lookups on the
-hot path (FerretDB's SQLite backend only uses the ``_id`` index), no transactions.
+Production runs MongoDB; tests run FerretDB v1.24.2 on SQLite (the default store) and FerretDB v2.5 on
+PostgreSQL with DocumentDB (the ferretdb2 store). Only features FerretDB v1 supports are used: plain CRUD,
+``_id`` lookups on the hot path (FerretDB v1 never uses an index, not even ``_id``'s, so the hot path stays
+on ``_id`` where the other two stores do), plain single-field and compound indexes (no partial, TTL or text
+ones), no transactions (FerretDB v2 has none either).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from pymongo import AsyncMongoClient
+import pymongo
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from callercard.health import Health
 from callercard.settings import Settings
@@ -31,6 +37,8 @@ API_KEYS = "api_keys"
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]  # what every store takes
 MongoClient = AsyncMongoClient[Document]
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings) -> MongoClient:
@@ -78,3 +86,98 @@ async def health(db: Database) -> Health:
     except PyMongoError as error:
         return Health("mongo", False, f"{type(error).__name__}: {error}"[:300])
     return Health("mongo", True)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    collection: str
+    name: str
+    keys: tuple[tuple[str, int], ...]
+    serves: str  # the query it is for, named in logs when it cannot be created
+    unique: bool = False
+
+    def model(self) -> IndexModel:
+        return IndexModel(list(self.keys), name=self.name, unique=self.unique)
+
+
+# Every query that filters or sorts on something other than ``_id`` alone, and its index. A query that combines
+# filters (number and outcome) is served by one of them; the rest of its filter is checked on the few documents
+# that index finds.
+INDEXES = (
+    Index(CALLS, "calls_by_time", (("entered_at", DESCENDING),), "calls/store.py::find, newest first"),
+    Index(CALLS, "calls_by_number", (("caller.e164", ASCENDING), ("entered_at", DESCENDING)),
+          "calls/store.py::find by number"),
+    Index(CALLS, "calls_by_outcome", (("outcome", ASCENDING), ("entered_at", DESCENDING)),
+          "calls/store.py::find by outcome"),
+    Index(CALLS, "calls_by_agent", (("agents.agent_id", ASCENDING), ("entered_at", DESCENDING)),
+          "calls/store.py::find by agent"),
+    Index(CALLS, "calls_open_callbacks",
+          (("callback.needed", ASCENDING), ("callback.done", ASCENDING), ("entered_at", DESCENDING)),
+          "calls/store.py::open_callbacks and mark_callbacks_done (callback_filter)"),
+    Index(DNC_HISTORY, "dnc_history_by_number", (("number", ASCENDING), ("at", ASCENDING)),
+          "dnc/store.py::history"),
+    Index(DNC, "dnc_by_reason", (("reason", ASCENDING), ("_id", ASCENDING)), "dnc/store.py::find by reason"),
+    Index(DNC, "dnc_by_flagger", (("flagged_by", ASCENDING), ("_id", ASCENDING)), "dnc/store.py::find by flagged_by"),
+    Index(DNC, "dnc_by_expiry", (("expires_at", ASCENDING),), "dnc/store.py::find, active only"),
+    # Unique: a key is revoked by its id, which must name one key.
+    Index(API_KEYS, "api_keys_by_key_id", (("key_id", ASCENDING),), "keys/store.py::revoke", unique=True),
+    Index(API_KEYS, "api_keys_by_creation", (("created_at", ASCENDING),), "keys/store.py::all_keys"),
+)
+
+INDEX_OPTIONS_CONFLICT = 85  # these keys are indexed already, under another name: the query is served
+INDEX_BUILD_TIMEOUT_SECONDS = 600  # building one over a large existing collection takes longer than a lookup may
+
+
+async def ensure_indexes(db: Database) -> Health:
+    """Create the indexes in ``INDEXES`` that are missing. Idempotent: an existing one is left as it is.
+
+    Never raises a store error: each index that cannot be created is logged with the query it serves, and the
+    returned ``Health`` ("indexes") names them; the queries still work without them, only slower. An index of
+    ours whose definition differs from ``INDEXES`` (an older version's) is reported, not replaced: dropping it
+    is an operator's decision (``db.<collection>.dropIndex("<name>")``; the next check creates it anew).
+    """
+    problems: list[str] = []
+    for index in INDEXES:
+        try:
+            with pymongo.timeout(INDEX_BUILD_TIMEOUT_SECONDS):
+                await db[index.collection].create_indexes([index.model()])
+        except OperationFailure as error:
+            if error.code != INDEX_OPTIONS_CONFLICT:
+                reason = (error.details or {}).get("errmsg", str(error))
+                problems.append(f"{index.collection}.{index.name} (for {index.serves}): {reason} (code {error.code})")
+        except PyMongoError as error:  # the store is unreachable: every other index would fail the same way
+            problems.append(f"store unreachable: {type(error).__name__}: {error}")
+            break
+    if problems:
+        log.error("MongoDB indexes missing, those queries run without them (slower): %s", "; ".join(problems))
+        return Health("indexes", False, "; ".join(problems)[:600])
+    return Health("indexes", True, f"{len(INDEXES)} indexes in place")
+
+
+class IndexUpkeep:
+    """The API's indexes: created at start in the background (serving never waits on them), retried until
+    they all exist, then checked again every ``recheck_seconds`` (a restored dump or a dropped collection gets
+    them back). ``health()`` is what ``/status`` reports; it never makes the API unhealthy."""
+
+    def __init__(self, db: Database, *, retry_seconds: tuple[float, ...] = (1, 2, 5, 10, 30, 60),
+                 recheck_seconds: float = 600) -> None:
+        self._db = db
+        self._retry_seconds = retry_seconds
+        self._recheck_seconds = recheck_seconds
+        self._health = Health("indexes", False, "being created")
+
+    def health(self) -> Health:
+        return self._health
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self._health = await ensure_indexes(self._db)
+            if self._health.ok:
+                if failures:
+                    log.info("MongoDB indexes in place after %d failed attempts", failures)
+                failures = 0
+                await asyncio.sleep(self._recheck_seconds)
+            else:
+                await asyncio.sleep(self._retry_seconds[min(failures, len(self._retry_seconds) - 1)])
+                failures += 1

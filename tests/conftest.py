@@ -14,6 +14,8 @@ from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.scenarios import DEMO_AGENTS
 
+pytest_plugins = ["tests.support.stores"]  # the store each test runs on: sqlite, and ferretdb2 for some
+
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncDatabase]:

@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         redis_client = redis_state.connect(settings)
         cent_client = centrifugo.connect(settings)
         db = mongo.database(mongo_client, settings)
+        indexes = mongo.IndexUpkeep(db)
         tracker = CallTracker()
         screens = Screens(redis_client)
         local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
@@ -58,7 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
         pbx_calls = HttpCallFlow(tracker=tracker)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
                                       pbx_calls=pbx_calls, call_service=call_service, pbx=pbx,
-                                      screens=screens, local_cards=local_cards, lookup=lookup)
+                                      screens=screens, local_cards=local_cards, lookup=lookup, indexes=indexes)
+        index_upkeep = asyncio.create_task(indexes.run())  # in the background: lookups never wait on it
         consumer = asyncio.create_task(call_service.run())
         expiry = asyncio.create_task(expire_idle_calls_forever(
             flow=pbx_calls, submit=call_service.submit, call_idle_seconds=settings.pbx_events_call_idle_seconds,
@@ -71,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             consumer.cancel()
             expiry.cancel()
             card_changes.cancel()
+            index_upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await card_changes
             await lookup.close()

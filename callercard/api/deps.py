@@ -19,7 +19,7 @@ from callercard.calls.pbx_events import HttpCallFlow
 from callercard.calls.redis_screens import Screens
 from callercard.lookup.local_cache import LocalCardCache
 from callercard.lookup.services import CardLookup
-from callercard.mongo import Database
+from callercard.mongo import Database, IndexUpkeep
 from callercard.ports import PbxActions
 from callercard.settings import Settings
 
@@ -36,6 +36,7 @@ class Services:
     screens: Screens
     local_cards: LocalCardCache
     lookup: CardLookup
+    indexes: IndexUpkeep
 
     async def cards_changed(self, numbers: list[str]) -> None:
         """After a write this process made: forget here at once, and tell the other API processes."""

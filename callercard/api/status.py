@@ -1,7 +1,8 @@
 """``GET /status``: each dependency's health; 200 only when every required one is ok. ``GET /ping``: liveness.
 
 The lookup sources are reported beside the dependencies and never make the status 503: without a source the
-lookup still answers (from the card cache and the other sources, the card saying ``degraded``).
+lookup still answers (from the card cache and the other sources, the card saying ``degraded``). Nor do the store's
+indexes (``indexes`` among the dependencies): without them the store answers some queries slower, that is all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ async def status(services: ServicesDep) -> JSONResponse:
         centrifugo.health(services.centrifugo),
         redis_state.listener_health(services.redis),
     ), services.lookup.sources_health())
-    body = {check.name: check.as_dict() for check in checks}
+    advisory = [services.indexes.health()]
+    body = {check.name: check.as_dict() for check in (*checks, *advisory)}
     healthy = all(check.ok for check in checks)
     return JSONResponse({"ok": healthy, "dependencies": body,
                          "sources": {check.name.removeprefix("source:"): check.as_dict() for check in sources}},

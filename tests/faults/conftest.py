@@ -23,16 +23,17 @@ from callercard.settings import Settings
 from tests.support.agents import AgentPage
 from tests.support.directory import put_demo_directory
 from tests.support.faults import PrivateRedis, free_port
-from tests.support.processes import Process, http_answers, services_up, settings_kwargs
+from tests.support.processes import Process, http_answers, settings_kwargs
+from tests.support.stores import create_product_indexes
 
 FAULTS_DATABASE = "callercard_faults"
 CLOSING = {"dismissed", "ended"}
 
 
 @pytest.fixture(scope="session")
-def fault_env() -> dict[str, str]:
+def fault_env(store_services: dict[str, str]) -> dict[str, str]:
     """The session's services, a database of the fault tests' own, and a port for their own API process."""
-    return {**services_up("test"), "CALLERCARD_MONGO_DATABASE": FAULTS_DATABASE,
+    return {**store_services, "CALLERCARD_MONGO_DATABASE": FAULTS_DATABASE,
             "CALLERCARD_API_PORT": str(free_port())}
 
 
@@ -54,6 +55,7 @@ def settings(env: dict[str, str]) -> Settings:
     settings = Settings(**settings_kwargs(env))  # type: ignore[arg-type]
     with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongo_database)
+        create_product_indexes(client, settings.mongo_database)
     with contextlib.suppress(redis.RedisError), redis.Redis.from_url(settings.redis_url) as client:
         # The API process remembers cards it answered: the store was emptied behind its back.
         client.publish(NUMBERS_CHANGED_CHANNEL, EVERY_NUMBER)

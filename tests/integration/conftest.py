@@ -14,15 +14,16 @@ from callercard.lines.redis_status import LINES_KEY
 from callercard.redis_state import EVERY_NUMBER, NUMBERS_CHANGED_CHANNEL
 from callercard.settings import Settings
 from tests.support.directory import put_demo_directory
-from tests.support.processes import Process, http_answers, services_up, settings_kwargs
+from tests.support.processes import Process, http_answers, settings_kwargs
+from tests.support.stores import create_product_indexes
 from worker.app import create_celery
 
 TEST_DATABASE = "callercard_test"
 
 
 @pytest.fixture(scope="session")
-def service_env() -> dict[str, str]:
-    env = {**services_up("test"), "CALLERCARD_MONGO_DATABASE": TEST_DATABASE}
+def service_env(store_services: dict[str, str]) -> dict[str, str]:
+    env = {**store_services, "CALLERCARD_MONGO_DATABASE": TEST_DATABASE}
     # Tasks a previous session queued and never ran would run against this session's data.
     redis.Redis.from_url(env["CALLERCARD_REDIS_URL"]).flushdb()
     return env
@@ -38,6 +39,7 @@ def settings(base_settings: Settings) -> Settings:
     """The session's settings, with the test database and the agents' screens and line status emptied first."""
     with MongoClient(base_settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(base_settings.mongo_database)
+        create_product_indexes(client, base_settings.mongo_database)
     with redis.Redis.from_url(base_settings.redis_url) as client:
         stale = [LINES_KEY, *client.scan_iter(match="callercard:screen:*")]
         client.delete(*stale)

@@ -70,9 +70,9 @@ async def test_an_agent_token_cannot_read_another_agents_channel(settings: Setti
 async def test_status_reports_each_dependency(api_url: str) -> None:
     async with httpx.AsyncClient(base_url=api_url) as client:
         body = (await client.get("/status")).json()
-    for dependency in ("mongo", "broker", "centrifugo"):
+    for dependency in ("mongo", "broker", "centrifugo", "indexes"):
         assert body["dependencies"][dependency] == {"ok": True, "detail": body["dependencies"][dependency]["detail"]}
-    assert set(body["dependencies"]) == {"mongo", "broker", "centrifugo", "ami"}
+    assert set(body["dependencies"]) == {"mongo", "broker", "centrifugo", "ami", "indexes"}
 
 
 async def test_an_expired_agent_token_is_refused_by_centrifugo(settings: Settings) -> None:

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def services_up(profile: str = "test") -> dict[str, str]:
-    """Start (or reuse) Redis, FerretDB and Centrifugo; return the generated CALLERCARD_* environment."""
-    subprocess.run([str(ROOT / "scripts" / "services.sh"), "--profile", profile, "up"], check=True)
+def services_up(profile: str = "test", *, store: str | None = None) -> dict[str, str]:
+    """Start (or reuse) Redis, the store (the script's default, or ``store``) and Centrifugo; return the generated
+    CALLERCARD_* environment."""
+    chosen = ["--store", store] if store else []
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "--profile", profile, *chosen, "up"], check=True)
     env_file = ROOT / "var" / profile / "callercard.env"
     values: dict[str, str] = {}
     for line in env_file.read_text().splitlines():
