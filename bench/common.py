@@ -1,11 +1,13 @@
 """What every benchmark shares: the bench profile's services, callercard processes, machine facts, results.
 
-Results are JSON in ``bench/results/<name>.json`` (also printed) with the load average and core count
-at start and end, since the machine is shared; plots are PNGs beside them.
+Results are JSON in ``bench/results/<name>.json`` (also printed) naming the store they ran on (``--store``:
+the services script's sqlite or ferretdb2) and the load average and core count at start and end, since the
+machine is shared; plots are PNGs beside them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -27,15 +29,54 @@ LOGS = VAR / "logs"
 CAPTURES = ROOT / "tests" / "captures"
 
 
-def services_up() -> dict[str, str]:
-    """Start (or reuse) the bench profile's Redis, FerretDB and Centrifugo; return its CALLERCARD_* settings."""
-    subprocess.run([str(ROOT / "scripts" / "services.sh"), "--profile", "bench", "up"], check=True)
+STORES = ("sqlite", "ferretdb2")  # the services script's stores (README "Services without Docker")
+SERVICES = ROOT / "scripts" / "services.sh"
+
+
+def services_up(store: str) -> dict[str, str]:
+    """Start (or reuse) the bench profile's Redis, ``store`` and Centrifugo; return its CALLERCARD_* settings.
+
+    The profile runs one store at a time: one that runs the other store is stopped first (its data stays on disk).
+    """
+    running = subprocess.run([str(SERVICES), "--profile", "bench", "store"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    if running and running != store:
+        subprocess.run([str(SERVICES), "--profile", "bench", "down"], check=True)
+    subprocess.run([str(SERVICES), "--profile", "bench", "--store", store, "up"], check=True)
     values: dict[str, str] = {}
     for line in (VAR / "callercard.env").read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and key.startswith("CALLERCARD_"):
             values[key] = value
     return values
+
+
+def describe_store(env: Mapping[str, str], store: str) -> dict[str, str]:
+    """What a result says it ran on: the store asked for and the server that answered (checked to match)."""
+    from pymongo import MongoClient
+
+    with MongoClient(env["CALLERCARD_MONGO_URL"], serverSelectionTimeoutMS=5000) as client:
+        info = client.admin.command("buildInfo")
+    server = f"FerretDB {info['ferretdb']['version']}" if "ferretdb" in info else \
+        f"FerretDB {info['ferretdbVersion']}" if "ferretdbVersion" in info else f"MongoDB {info['version']}"
+    expected = {"sqlite": "FerretDB v1.", "ferretdb2": "FerretDB v2."}[store]
+    if not server.startswith(expected):
+        raise RuntimeError(f"asked for the {store} store, but {env['CALLERCARD_MONGO_URL']} is {server}")
+    return {"store": store, "server": server}
+
+
+def store_pids(store: str) -> list[int]:
+    """The store's processes, for CPU accounting: FerretDB, and for ferretdb2 PostgreSQL with its backends."""
+    if store == "sqlite":
+        return [int((VAR / "ferretdb" / "ferretdb.pid").read_text())]
+    postmaster = int((VAR / "ferretdb2" / "pg" / "postmaster.pid").read_text().split()[0])
+    backends = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [int((VAR / "ferretdb2" / "ferretdb.pid").read_text()), postmaster, *map(int, backends)]
+
+
+def store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", choices=STORES, default="sqlite",
+                        help="the services script's store to run on (ferretdb2 needs CALLERCARD_FERRETDB2_DIR)")
 
 
 def machine() -> dict[str, Any]:
@@ -59,9 +100,11 @@ def summary_ms(values: Sequence[float]) -> dict[str, float | int]:
             "p99": rank(99), "max": round(ordered[-1], 2)}
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
+def write_result(name: str, result: dict[str, Any], *, store: dict[str, str]) -> Path:
+    """``result`` with the store it ran on (``describe_store``) in ``bench/results/<name>.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
+    result = {"store": store, **result}
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return path
@@ -196,23 +239,14 @@ def top_frames(path: Path, limit: int = 15) -> dict[str, Any]:
     return {"samples": total, "self": share(own), "inclusive": share(inclusive)}
 
 
-def fresh_state(env: Mapping[str, str], collections: Sequence[str], *, sqlite_id_index: bool = False) -> None:
+def fresh_state(env: Mapping[str, str], collections: Sequence[str]) -> None:
     """Empty the bench's Redis (tasks a previous run queued would run against this run's data) and
-    ``collections`` of the bench database. With ``sqlite_id_index`` every collection gets the ``_id``
-    index FerretDB v1.24.2's queries can use (``bench.sqlite_id_index``; test backend only)."""
+    ``collections`` of the bench database (emptied, not dropped: their indexes stay)."""
     import redis
     from pymongo import MongoClient
 
     redis.Redis.from_url(env["CALLERCARD_REDIS_URL"]).flushdb()
-    database = env["CALLERCARD_MONGO_DATABASE"]
     with MongoClient(env["CALLERCARD_MONGO_URL"]) as client:
-        db = client[database]
+        db = client[env["CALLERCARD_MONGO_DATABASE"]]
         for name in collections:
-            db[name].delete_many({})  # emptied, not dropped: an index added out of band stays
-            if sqlite_id_index:
-                db[name].insert_one({"_id": "bench-create"})
-                db[name].delete_one({"_id": "bench-create"})
-    if sqlite_id_index:
-        from bench.sqlite_id_index import add_index
-
-        add_index(database)
+            db[name].delete_many({})

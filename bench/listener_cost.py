@@ -27,12 +27,14 @@ from bench.common import (
     RESULTS,
     Proc,
     cpu_seconds,
+    describe_store,
     fresh_state,
     machine,
     rss_mib,
     services_up,
     start_api,
     start_worker,
+    store_argument,
     write_result,
 )
 from bench.loadpbx import LoadPbx
@@ -57,13 +59,12 @@ async def wait_idle(pid: int, *, below: float = 0.05, timeout: float = 300) -> f
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
-    services = services_up()
-    database = "bench_listener" + ("_idx" if args.sqlite_id_index else "")
-    env = {**services, "CALLERCARD_MONGO_DATABASE": database, "CALLERCARD_LOG_LEVEL": args.log_level}
+    services = services_up(args.store)
+    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_listener", "CALLERCARD_LOG_LEVEL": args.log_level}
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
-    fresh_state(env, ("card_cache", "calls", "number_calls", "agents", "dnc"), sqlite_id_index=args.sqlite_id_index)
+    fresh_state(env, ("card_cache", "calls", "number_calls", "agents", "dnc"))
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in CAPTURE_CALLERS]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
                   port=settings.ami_port, speed=args.speed, keep_plans=False)
@@ -122,7 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     at = {s["calls"]: s["rss_mib"] for s in samples}
     near = lambda n: at[min(at, key=lambda c: abs(c - n))]  # noqa: E731
     first, last = near(args.calls * 0.2), near(args.calls)
-    return {"benchmark": "listener_cost", "machine_start": start, "sqlite_id_index": args.sqlite_id_index,
+    return {"benchmark": "listener_cost", "store": describe_store(env, args.store), "machine_start": start,
             "calls": args.calls, "rate": args.rate,
             "speed": args.speed, "groups": args.groups, "accounts": args.accounts, "offered_s": round(offered, 1),
             "generator_lag_max_ms": round(lag_max * 1000, 1), "ami_messages_sent": sent,
@@ -178,11 +179,10 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--name", default="listener_cost")
-    parser.add_argument("--sqlite-id-index", action="store_true",
-                        help="give FerretDB's SQLite tables the _id index its queries can use (bench.sqlite_id_index)")
+    store_argument(parser)
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    write_result(args.name, result)
+    write_result(args.name, result, store=result.pop("store"))
     plot(result, RESULTS / f"{args.name}.png")
 
 

@@ -37,11 +37,14 @@ from bench.common import (
     RESULTS,
     VAR,
     cpu_seconds,
+    describe_store,
     import_customers,
     machine,
     py_spy,
     services_up,
     start_api,
+    store_argument,
+    store_pids,
     top_frames,
     write_result,
 )
@@ -68,9 +71,10 @@ def ensure_base(env: Mapping[str, str], accounts: int) -> dict[str, Any]:
 
 
 def wrk(base_url: str, paths: list[str], *, bearer: str | None, seconds: int, connections: int,
-        watch: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """One wrk run; ``watch`` names processes whose CPU seconds during the run are reported."""
-    cpu_before = {name: cpu_seconds(pid) for name, pid in (watch or {}).items()}
+        watch: Mapping[str, list[int]] | None = None) -> dict[str, Any]:
+    """One wrk run; ``watch`` names groups of processes whose CPU seconds during the run are reported."""
+    cpu = lambda pids: sum(cpu_seconds(pid) for pid in pids)  # noqa: E731
+    cpu_before = {name: cpu(pids) for name, pids in (watch or {}).items()}
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(paths) + "\n")
     try:
@@ -84,13 +88,13 @@ def wrk(base_url: str, paths: list[str], *, bearer: str | None, seconds: int, co
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout} {done.stderr}")
     result: dict[str, Any] = json.loads(line.removeprefix("WRK_RESULT "))
     result["distinct_paths"] = len(paths)
-    result["cpu_s"] = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in (watch or {}).items()}
+    result["cpu_s"] = {name: round(cpu(pids) - cpu_before[name], 2) for name, pids in (watch or {}).items()}
     return result
 
 
-def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connections: int, name: str = "lookup_api",
-                  seed: int = 7, profile: bool = False) -> dict[str, Any]:
-    """ping, warm and cold phases against one API process on the base in ``env``'s database."""
+def lookup_phases(env: Mapping[str, str], *, store: str, accounts: int, seconds: int, connections: int,
+                  name: str = "lookup_api", seed: int = 7, profile: bool = False) -> dict[str, Any]:
+    """ping, warm and cold phases against one API process on the base in ``env``'s database, on ``store``."""
     rng = random.Random(seed)
     # Warm numbers come from the first accounts of the file: on FerretDB v1 (SQLite) an ``_id`` lookup is a
     # table scan that stops at the match, so these cards are quick to build; a warm lookup reads only the
@@ -118,7 +122,7 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
                 if card["kind"] != "known" or card["display_name"] != customers.holder(index):
                     raise RuntimeError(f"wrong card for {number}: {card}")
         path = "/api/v1/lookup?number="
-        watch = {"api": api.pid, "ferretdb": int((VAR / "ferretdb" / "ferretdb.pid").read_text())}
+        watch = {"api": [api.pid], "store": store_pids(store)}  # the store: FerretDB (+ PostgreSQL for ferretdb2)
         warm_paths = [path + n.replace("+", "%2B") for n in warm]
         cold_paths = [path + n.replace("+", "%2B") for n in cold]
         half = len(cold_paths) // 2
@@ -138,7 +142,7 @@ def lookup_phases(env: Mapping[str, str], *, accounts: int, seconds: int, connec
         api.stop()
     api = start_api({**env, "CALLERCARD_LOOKUP_LOCAL_CACHE_SECONDS": "0"}, name=f"api-lookup-{accounts}-store")
     try:
-        watch["api"] = api.pid
+        watch["api"] = [api.pid]
         phases |= {"warm_store": run(warm_paths, connections), "warm_store_1conn": run(warm_paths, 1)}
     finally:
         api.stop()
@@ -186,17 +190,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="py-spy the API during the warm phase")
     parser.add_argument("--name", default="lookup_api", help="result file name")
+    store_argument(parser)
     args = parser.parse_args()
-    env = {**services_up(), "CALLERCARD_MONGO_DATABASE": f"bench_lookup_{args.accounts}",
+    env = {**services_up(args.store), "CALLERCARD_MONGO_DATABASE": f"bench_lookup_{args.accounts}",
            "CALLERCARD_LOG_LEVEL": "WARNING"}
     before = machine()
     base = ensure_base(env, args.accounts)
-    result = lookup_phases(env, accounts=args.accounts, seconds=args.seconds, connections=args.connections,
-                           name=args.name,
-                           profile=args.profile)
+    result = lookup_phases(env, store=args.store, accounts=args.accounts, seconds=args.seconds,
+                           connections=args.connections, name=args.name, profile=args.profile)
     write_result(args.name, {"benchmark": "lookup_api", "machine_start": before, "machine_end": machine(),
-                                "base": base, **result})
-    plot([result], RESULTS / f"{args.name}.png", f"GET /api/v1/lookup vs /ping ({args.accounts:,} accounts)")
+                             "base": base, **result}, store=describe_store(env, args.store))
+    plot([result], RESULTS / f"{args.name}.png",
+         f"GET /api/v1/lookup vs /ping ({args.accounts:,} accounts, store {args.store})")
 
 
 if __name__ == "__main__":

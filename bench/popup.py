@@ -47,6 +47,7 @@ from bench.common import (
     VAR,
     Proc,
     cpu_seconds,
+    describe_store,
     fresh_state,
     machine,
     py_spy,
@@ -54,6 +55,7 @@ from bench.common import (
     services_up,
     start_api,
     start_worker,
+    store_argument,
     summary_ms,
     top_frames,
     write_result,
@@ -224,13 +226,12 @@ def card_build_times(env: dict[str, str], numbers: list[str]) -> dict[str, float
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    services = services_up()
-    database = "bench_popup" + ("_idx" if args.sqlite_id_index else "")
-    env = {**services, "CALLERCARD_MONGO_DATABASE": database, "CALLERCARD_LOG_LEVEL": args.log_level}
+    services = services_up(args.store)
+    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_popup", "CALLERCARD_LOG_LEVEL": args.log_level}
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
-    fresh_state(env, [c for c in COLLECTIONS if c not in _KEPT], sqlite_id_index=args.sqlite_id_index)
+    fresh_state(env, [c for c in COLLECTIONS if c not in _KEPT])
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in args.captures]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
                   port=settings.ami_port)
@@ -261,7 +262,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         idle_stop.set()
         await idle
         await asyncio.sleep(0.5)
-        result: dict[str, Any] = {"benchmark": "popup", "machine_start": start, "accounts": args.accounts,
+        result: dict[str, Any] = {"benchmark": "popup", "store": describe_store(env, args.store),
+                                  "machine_start": start, "accounts": args.accounts,
                                   "groups": args.groups, "captures": args.captures, "seconds": args.seconds,
                                   "worker_concurrency": args.worker_concurrency,
                                   "idle_floor_ms": summary_ms(floor_latencies(floor_page, floor_sent,
@@ -370,18 +372,16 @@ def main() -> None:
     parser.add_argument("--idle-floor-seconds", type=float, default=5)
     parser.add_argument("--settle-seconds", type=float, default=3, help="quiet time that ends a phase")
     parser.add_argument("--late-seconds", type=float, default=120, help="a popup later than this is lost")
-    parser.add_argument("--sqlite-id-index", action="store_true",
-                        help="give FerretDB's SQLite tables the _id index its queries can use (bench.sqlite_id_index)")
+    store_argument(parser)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", action="store_true", help="py-spy the listener during --profile-rate")
     parser.add_argument("--profile-rate", type=float, default=50)
     parser.add_argument("--name", default="popup", help="result file name")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    result["sqlite_id_index"] = args.sqlite_id_index
     samples = result.pop("_samples", {})
     result["machine_end"] = machine()
-    write_result(args.name, result)
+    write_result(args.name, result, store=result.pop("store"))
     plot(result, samples, RESULTS / f"{args.name}.png")
 
 

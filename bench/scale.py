@@ -21,7 +21,16 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench import customers
-from bench.common import RESULTS, VAR, import_customers, machine, services_up, write_result
+from bench.common import (
+    RESULTS,
+    VAR,
+    describe_store,
+    import_customers,
+    machine,
+    services_up,
+    store_argument,
+    write_result,
+)
 from bench.lookup_api import lookup_phases
 from bench.lookup_api import plot as plot_lookups
 
@@ -93,22 +102,23 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--lookups-only", action="store_true", help="reuse the imported bases, run the lookups")
     parser.add_argument("--name", default="scale", help="result file name")
+    store_argument(parser)
     args = parser.parse_args()
-    services = services_up()
+    services = services_up(args.store)
     result: dict[str, Any] = {"benchmark": "scale", "machine_start": machine(), "imports": [], "lookups": []}
     for accounts in () if args.lookups_only else (args.small, args.accounts):
         env = {**services, "CALLERCARD_MONGO_DATABASE": f"bench_scale_{accounts}", "CALLERCARD_LOG_LEVEL": "WARNING"}
         result["imports"].append({**timed_import(env, accounts), "machine_end": machine()})
     for accounts in (args.small, args.accounts):
         env = {**services, "CALLERCARD_MONGO_DATABASE": f"bench_scale_{accounts}", "CALLERCARD_LOG_LEVEL": "WARNING"}
-        result["lookups"].append({**lookup_phases(env, accounts=accounts, seconds=args.seconds,
+        result["lookups"].append({**lookup_phases(env, store=args.store, accounts=accounts, seconds=args.seconds,
                                                   connections=args.connections), "machine_end": machine()})
     small, large = result["lookups"]
     result["p99_ratio_large_to_small"] = {
         phase: round(large["phases"][phase]["percentiles_ms"]["99"] / small["phases"][phase]["percentiles_ms"]["99"], 2)
         for phase in ("warm", "cold")}
     result["machine_end"] = machine()
-    write_result(args.name, result)
+    write_result(args.name, result, store=describe_store(services, args.store))
     if result["imports"]:
         plot(result, RESULTS / f"{args.name}.png")
     plot_lookups(result["lookups"], RESULTS / f"{args.name}_lookups.png",

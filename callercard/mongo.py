@@ -136,22 +136,38 @@ async def ensure_indexes(db: Database) -> Health:
     ours whose definition differs from ``INDEXES`` (an older version's) is reported, not replaced: dropping it
     is an operator's decision (``db.<collection>.dropIndex("<name>")``; the next check creates it anew).
     """
-    problems: list[str] = []
-    for index in INDEXES:
-        try:
-            with pymongo.timeout(INDEX_BUILD_TIMEOUT_SECONDS):
-                await db[index.collection].create_indexes([index.model()])
-        except OperationFailure as error:
-            if error.code != INDEX_OPTIONS_CONFLICT:
-                reason = (error.details or {}).get("errmsg", str(error))
-                problems.append(f"{index.collection}.{index.name} (for {index.serves}): {reason} (code {error.code})")
-        except PyMongoError as error:  # the store is unreachable: every other index would fail the same way
-            problems.append(f"store unreachable: {type(error).__name__}: {error}")
-            break
+    try:
+        # Under the client's own timeout: the long one below would also wait that long for an unreachable store.
+        await db.command("ping")
+    except PyMongoError as error:
+        problems = [f"store unreachable: {type(error).__name__}: {error}"]
+    else:
+        problems = []
+        for index in INDEXES:
+            try:
+                if problem := await _create(db, index):
+                    problems.append(problem)
+            except PyMongoError as error:  # the store went away: the others would wait for it and fail alike
+                problems.append(f"store unreachable at {index.collection}.{index.name}: {type(error).__name__}: "
+                                f"{error}")
+                break
     if problems:
         log.error("MongoDB indexes missing, those queries run without them (slower): %s", "; ".join(problems))
         return Health("indexes", False, "; ".join(problems)[:600])
     return Health("indexes", True, f"{len(INDEXES)} indexes in place")
+
+
+async def _create(db: AsyncDatabase, index: Index) -> str | None:
+    """Create one index; what the store refused, if it did (its other errors are raised)."""
+    try:
+        with pymongo.timeout(INDEX_BUILD_TIMEOUT_SECONDS):
+            await db[index.collection].create_indexes([index.model()])
+    except OperationFailure as error:
+        if error.code == INDEX_OPTIONS_CONFLICT:
+            return None
+        reason = (error.details or {}).get("errmsg", str(error))
+        return f"{index.collection}.{index.name} (for {index.serves}): {reason} (code {error.code})"
+    return None
 
 
 class IndexUpkeep:

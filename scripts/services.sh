@@ -2,7 +2,7 @@
 # Backing services without Docker: Redis, a MongoDB-compatible store and Centrifugo,
 # on loopback, non-default ports, data under var/<profile>/.
 #
-#   scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env
+#   scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env|store
 #
 # The store (--store, else $CALLERCARD_STORE, else sqlite): sqlite is FerretDB v1.24.2 on SQLite, built here;
 # ferretdb2 is FerretDB v2.5 on PostgreSQL 15 with DocumentDB, which uses its indexes, prebuilt in the folder
@@ -317,8 +317,11 @@ case "$COMMAND" in
   env)
     echo "$ENV_FILE"
     ;;
+  store)  # the store this profile runs, if it runs one
+    running_store
+    ;;
   *)
-    echo "usage: scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env" >&2
+    echo "usage: scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env|store" >&2
     exit 2
     ;;
 esac

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import httpx
+import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from amisim import AmiSimulator, load_capture
@@ -17,6 +18,8 @@ from tests.support.captures import capture_path
 from tests.support.faults import TcpProxy, burst, call_ids, call_starts, free_port, report
 from tests.support.processes import Process
 from tests.support.scenarios import SCENARIOS
+
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
 
 SCENARIO = "ringall_one_answers"
 STALL, GONE = 6.0, 6.0

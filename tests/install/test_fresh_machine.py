@@ -35,7 +35,7 @@ def go_env(name: str) -> str:
 def fresh_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     # GOCACHE must be pinned first: Go puts its build cache under XDG_CACHE_HOME when that is set.
     env = {**os.environ, "GOCACHE": go_env("GOCACHE"), "GOMODCACHE": go_env("GOMODCACHE"),
-           "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("empty-cache"))}
+           "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("empty-cache")), "CALLERCARD_STORE": "sqlite"}
     services("down", env)
     shutil.rmtree(STATE, ignore_errors=True)
     yield env

@@ -16,6 +16,8 @@ from tests.support.processes import Process
 from tests.support.recorded_calls import recorded_call, recorded_events
 from tests.support.scenarios import DEMO_AGENTS, SCENARIOS, Scenario
 
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
+
 SPEED = 4.0  # the recorded spacing, four times faster
 
 

@@ -10,6 +10,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from amisim import load_capture
@@ -20,6 +21,8 @@ from tests.support.agents import AgentPage
 from tests.support.captures import capture_path
 from tests.support.pbx import actions, listening, recorded_answer, recorded_pbx
 from tests.support.processes import Process
+
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
 
 
 def recorded_actions(capture: str, action: str) -> list[dict[str, str]]:

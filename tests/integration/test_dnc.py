@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.processes import run_cli
+
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
 
 
 async def test_flag_in_one_format_check_in_another(admin_api: httpx.AsyncClient, pbx_api: httpx.AsyncClient) -> None:

@@ -21,27 +21,8 @@ from callercard.dnc.schemas import DncChange, DncEntry, DncReason
 from callercard.keys import store as keys_store
 from callercard.settings import Settings
 from tests.support.faults import free_port
+from tests.support.indexes import EXPECTED, NEEDED, indexes_in
 from tests.support.processes import Process, http_answers
-
-Keys = tuple[tuple[str, int], ...]
-
-# What the product's queries filter or sort on (calls/store.py, dnc/store.py, keys/store.py), per collection.
-NEEDED: dict[str, set[Keys]] = {
-    "calls": {(("entered_at", -1),), (("caller.e164", 1), ("entered_at", -1)), (("outcome", 1), ("entered_at", -1)),
-              (("agents.agent_id", 1), ("entered_at", -1)),
-              (("callback.needed", 1), ("callback.done", 1), ("entered_at", -1))},
-    "dnc_history": {(("number", 1), ("at", 1))},
-    "dnc": {(("reason", 1), ("_id", 1)), (("flagged_by", 1), ("_id", 1)), (("expires_at", 1),)},
-    "api_keys": {(("key_id", 1),), (("created_at", 1),)},
-}
-UNIQUE = {("api_keys", (("key_id", 1),))}  # a key is revoked by its id: one id, one key
-ID_INDEX: Keys = (("_id", 1),)
-
-
-def indexes_in(client: MongoClient, database: str) -> dict[str, dict[Keys, bool]]:
-    """Per collection of ``NEEDED``: each index's keys -> unique."""
-    return {name: {tuple((field, int(order)) for field, order in index["key"].items()): bool(index.get("unique"))
-                   for index in client[database][name].list_indexes()} for name in NEEDED}
 
 
 async def status_of_indexes(url: str, timeout: float = 30) -> dict[str, Any]:
@@ -80,9 +61,7 @@ async def test_the_api_creates_the_indexes_its_queries_need_at_start_and_again_o
             seen.append(indexes_in(client, database))
         assert report == {"ok": True, "detail": f"{len(mongo.INDEXES)} indexes in place"}, api.tail()
         assert "indexes missing" not in api.log_path.read_text(), api.tail()
-    expected = {name: {keys: (name, keys) in UNIQUE for keys in needed} | {ID_INDEX: False}
-                for name, needed in NEEDED.items()}
-    assert seen == [expected, expected]  # the second start found them all and added nothing
+    assert seen == [EXPECTED, EXPECTED]  # the second start found them all and added nothing
 
 
 class SentCommands(monitoring.CommandListener):

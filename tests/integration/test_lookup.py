@@ -17,6 +17,8 @@ from tests.factories import account
 from tests.support.captures import capture_path
 from tests.support.processes import Process, run_cli
 
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
+
 EQUIVALENT_FORMATS = ["8 (495) 123-45-67", "84951234567", "+7 495 1234567", "74951234567", "+74951234567"]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +25,8 @@ from tests.factories import account
 from tests.integration.test_desk import missed_record
 from tests.integration.test_lookup import put
 from tests.support.processes import Process, run_cli
+
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
 
 NUMBER = "+74951234567"
 

@@ -14,6 +14,8 @@ from tests.support.processes import Process
 from tests.support.scenarios import DEMO_AGENTS, SCENARIOS
 from tests.unit.test_call_flow_on_captures import replay_effects
 
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
+
 GREETING_SECONDS = 0.6  # the recorded 2.5 s greeting at the AMI tests' replay speed
 _VERB = {"ringing": "ringing", "answered": "answer", "dismissed": "hangup", "ended": "hangup"}
 
