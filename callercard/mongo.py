@@ -157,7 +157,7 @@ async def ensure_indexes(db: Database) -> Health:
     return Health("indexes", True, f"{len(INDEXES)} indexes in place")
 
 
-async def _create(db: AsyncDatabase, index: Index) -> str | None:
+async def _create(db: Database, index: Index) -> str | None:
     """Create one index; what the store refused, if it did (its other errors are raised)."""
     try:
         with pymongo.timeout(INDEX_BUILD_TIMEOUT_SECONDS):

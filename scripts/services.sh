@@ -2,7 +2,8 @@
 # Backing services without Docker: Redis, a MongoDB-compatible store and Centrifugo,
 # on loopback, non-default ports, data under var/<profile>/.
 #
-#   scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2] up|down|status|env|store
+#   scripts/services.sh [--profile demo|test|bench|fresh|test-ferretdb2] [--store sqlite|ferretdb2]
+#                       up|down|status|env|store
 #
 # The store (--store, else $CALLERCARD_STORE, else sqlite): sqlite is FerretDB v1.24.2 on SQLite, built here;
 # ferretdb2 is FerretDB v2.5 on PostgreSQL 15 with DocumentDB, which uses its indexes, prebuilt in the folder
@@ -305,8 +306,9 @@ case "$COMMAND" in
     ;;
   status)
     rc=0
+    shown=$(running_store)  # the store that runs, else the one asked for
     status_line redis redis_ok || rc=1
-    if [[ "$(running_store)" == ferretdb2 || ( -z "$(running_store)" && "$STORE" == ferretdb2 ) ]]; then
+    if [[ "${shown:-$STORE}" == ferretdb2 ]]; then
       status_line "ferretdb2 (store ferretdb2: FerretDB v2.5 + DocumentDB)" ferretdb2_ok || rc=1
     else
       status_line "ferretdb (store sqlite: FerretDB $FERRETDB_VERSION)" ferretdb_ok || rc=1

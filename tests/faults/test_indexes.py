@@ -11,7 +11,7 @@ import httpx
 from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from asterisk.simulator import AmiSimulator, load_capture
+from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.faults.conftest import wait_http
 from tests.support.captures import capture_path
