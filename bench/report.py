@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.common import RESULTS
 
-# popup: FerretDB as shipped; *_sqlite_id_index: with the _id index its queries can use (see README)
+# popup: FerretDB as shipped; *_sqlite_id_index: older runs with an _id index added out of band (see README)
 POPUP_RESULTS = ("popup_before_fix", "popup", "popup_sqlite_id_index", "popup_50_fixes_sqlite_id_index",
                  "popup_latest_sqlite_id_index")
 

@@ -12,8 +12,8 @@ Debian's ``wrk`` over one connection (a PBX's one lookup per call) for ``--secon
 
 Every lookup is cold (the card cache emptied first, no number repeats: the source is asked each time), so each
 figure is the source's cost plus the card cache's miss and write. Degraded answers (over the 300 ms budget) are
-counted. ``--sqlite-id-index`` gives the FerretDB databases the ``_id`` index its queries can use
-(``bench/sqlite_id_index.py``), as MongoDB has; the JSON names the store each figure ran on.
+counted. ``--store`` is the services script's store (``sqlite``: FerretDB v1.24.2, which scans; ``ferretdb2``:
+FerretDB v2.5 with DocumentDB, indexed as MongoDB is); the JSON names the store each figure ran on.
 
     python -m bench.sources --sizes 10000 1000000 --seconds 15
 
@@ -37,9 +37,20 @@ import httpx
 from pymongo import MongoClient
 
 from bench import customers
-from bench.common import LOGS, RESULTS, ROOT, Proc, http_ok, machine, services_up, start_api, write_result
+from bench.common import (
+    LOGS,
+    RESULTS,
+    ROOT,
+    Proc,
+    describe_store,
+    http_ok,
+    machine,
+    services_up,
+    start_api,
+    store_argument,
+    write_result,
+)
 from bench.lookup_api import ensure_base, wrk
-from bench.sqlite_id_index import add_index
 from tests.support import crm_database
 from tests.support.faults import free_port
 
@@ -118,7 +129,7 @@ def measure(env: Mapping[str, str], *, accounts: int, source: str, seconds: int,
         rng = random.Random(seed)
         cold = [f"/api/v1/lookup?number={number_of(i).replace('+', '%2B')}"
                 for i in rng.sample(range(CHECKED, accounts), min(accounts - CHECKED, 60_000))]
-        watch = {"api": api.pid}
+        watch = {"api": [api.pid]}
         floor = wrk(base_url, ["/ping"], bearer=None, seconds=seconds, connections=1, watch=watch)
         lookups = wrk(base_url, cold, bearer=bearer, seconds=seconds, connections=1, watch=watch)
         lookups["all_cold"] = lookups["requests"] <= len(cold)
@@ -131,9 +142,9 @@ def measure(env: Mapping[str, str], *, accounts: int, source: str, seconds: int,
             "degraded": lookups["degraded"], "requests": lookups["requests"]}
 
 
-def run_size(services: Mapping[str, str], accounts: int, *, seconds: int, id_index: bool,
+def run_size(services: Mapping[str, str], accounts: int, *, seconds: int, store: str,
              superuser: str) -> dict[str, Any]:
-    store = "FerretDB v1.24.2 (SQLite)" + (" with the _id index its queries use" if id_index else ", as shipped")
+    store = f"{describe_store(services, store)['server']} ({store})"
     common = {**services, "CALLERCARD_LOG_LEVEL": "WARNING", "CALLERCARD_API_PORT": str(free_port())}
     result: dict[str, Any] = {"accounts": accounts, "numbers": 2 * accounts, "store": store}
 
@@ -144,9 +155,6 @@ def run_size(services: Mapping[str, str], accounts: int, *, seconds: int, id_ind
         databases.append(f"bench_sources_{source}_{accounts}")
         with MongoClient(services["CALLERCARD_MONGO_URL"]) as client:
             client.drop_database(databases[-1])
-            client[databases[-1]].card_cache.insert_one({"_id": "created"})  # the table exists for the index
-    if id_index:
-        result["id_index_plan"] = [add_index(database) for database in databases]
     result["sources"] = {"accounts": measure({**env, "CALLERCARD_LOOKUP_SOURCES": json.dumps([{"kind": "accounts"}])},
                                              accounts=accounts, source="accounts", seconds=seconds, seed=1)}
 
@@ -196,19 +204,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sources", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--sqlite-id-index", action="store_true")
     parser.add_argument("--name", default="sources")
+    store_argument(parser)
     args = parser.parse_args()
-    services = services_up()
+    services = services_up(args.store)
     superuser = crm_database.superuser_url("bench")
     result: dict[str, Any] = {"benchmark": "sources", "machine_start": machine(), "seconds": args.seconds,
                               "sizes": []}
     for accounts in args.sizes:
-        result["sizes"].append(run_size(services, accounts, seconds=args.seconds, id_index=args.sqlite_id_index,
+        result["sizes"].append(run_size(services, accounts, seconds=args.seconds, store=args.store,
                                         superuser=superuser))
-        write_result(args.name, result)  # what is done so far survives a later failure
+        write_result(args.name, result, store=describe_store(services, args.store))  # survives a later failure
     result["machine_end"] = machine()
-    write_result(args.name, result)
+    write_result(args.name, result, store=describe_store(services, args.store))
     plot(result, RESULTS / f"{args.name}.png")
 
 

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import phone
@@ -14,6 +15,8 @@ from callercard.settings import Settings
 from crm.card_lookup import card_lookup
 from tests.factories import account
 from tests.integration.test_lookup import put
+
+pytestmark = pytest.mark.both_stores  # store-sensitive: runs on ferretdb2 too (tests/support/stores.py)
 
 NUMBER = "+74957654321"
 
