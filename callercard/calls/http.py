@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
 
 from callercard.api.auth import AgentOrAdmin, Role
 from callercard.api.deps import ServicesDep
@@ -24,8 +24,8 @@ async def list_calls(
     outcome: Outcome | None = None,
     number: Annotated[str | None, Query(max_length=64, description="any format; matched on E.164")] = None,
     agent: Annotated[str | None, Query(max_length=64, description="an agent rung for the call")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="with its zone, e.g. 2026-11-22T00:00:00Z")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="with its zone; exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from callercard.agents.schemas import AgentId
 from callercard.calls.state import CallTracker, Effects
@@ -43,7 +43,10 @@ class PbxEvent(BaseModel):
         default=None, validation_alias=AliasChoices("agent", "user"))
     queue: Annotated[str, StringConstraints(max_length=80)] | None = None
     direction: Annotated[str, StringConstraints(pattern=r"^(inbound|outbound|internal)$")] = "inbound"
-    at: datetime | None = Field(default=None, description="when it happened; defaults to when it arrived")
+    # A time without its zone is refused (422 naming ``at``): the flow compares it with zoned times, and guessing
+    # the PBX's zone would misplace the call by hours.
+    at: AwareDatetime | None = Field(default=None, description="when it happened, with its zone (…Z or …+03:00); "
+                                     "defaults to when it arrived")
 
 
 class HttpCallFlow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -78,3 +79,52 @@ async def test_bad_events_are_a_422_naming_the_field(pbx_api: httpx.AsyncClient)
         response = await pbx_api.post("/api/v1/pbx/events", json=body)
         assert response.status_code == 422
         assert response.json()["message"].startswith(field), response.json()
+
+
+async def test_a_time_without_its_zone_is_refused_naming_the_field_and_the_call_goes_on(
+        api_process: Process, worker_process: Process, pbx_api: httpx.AsyncClient, admin_api: httpx.AsyncClient,
+        pages: dict[str, AgentPage], seeded: dict[str, str]) -> None:
+    call = "naive-time-1"
+    number = next(iter(seeded))
+    moscow = timezone(timedelta(hours=3))  # the PBX's own zone, as it would send it
+    t0 = datetime.now(moscow).replace(microsecond=0)
+
+    def at(seconds: int, *, zoned: bool = True) -> str:
+        moment = t0 + timedelta(seconds=seconds)
+        return (moment if zoned else moment.replace(tzinfo=None)).isoformat()
+
+    accepted = [{"event": "newCall", "callId": call, "from": number, "at": at(0)}]
+    naive = {"event": "ringing", "callId": call, "agent": "anna", "queue": "support", "from": number,
+             "at": at(1, zoned=False)}
+    for event in accepted:
+        assert (await pbx_api.post("/api/v1/pbx/events", json=event)).status_code == 202
+    refused = await pbx_api.post("/api/v1/pbx/events", json=naive)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["details"]["errors"] == [{"field": "at", "message": "Input should have timezone info"}]
+    # The PBX resends it with its zone: the call was not dropped and goes on as if nothing happened.
+    resent = [{**naive, "at": at(1)}, {"event": "answer", "callId": call, "agent": "anna", "at": at(3)},
+              {"event": "hangup", "callId": call, "at": at(9)}]
+    for event in resent:
+        if event["event"] == "answer":
+            await pages["anna"].wait_for(1, timeout=10)  # the popup is up before the agent picks up
+        assert (await pbx_api.post("/api/v1/pbx/events", json=event)).status_code == 202
+    await pages["anna"].wait_for(3, timeout=10)
+    assert [e["event"] for e in pages["anna"].received] == ["ringing", "answered", "ended"]
+    assert pages["anna"].received[0]["card"]["display_name"] == seeded[number]
+    async with asyncio.timeout(10):
+        while (response := await admin_api.get(f"/api/v1/calls/{call}")).status_code == 404:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    record = response.json()
+    times = [datetime.fromisoformat(record[key]) for key in ("entered_at", "answered_at", "ended_at")]
+    assert times == [datetime.fromisoformat(e["at"]) for e in (accepted[0], *resent[1:])]
+    assert (record["outcome"], record["answered_by"], record["wait_seconds"], record["talk_seconds"]) == \
+        ("answered", ["anna"], 3.0, 6.0)
+    assert [(a["agent_id"], a["result"]) for a in record["agents"]] == [("anna", "answered")]
+
+
+async def test_the_call_log_refuses_a_time_without_its_zone(admin_api: httpx.AsyncClient) -> None:
+    for field in ("since", "until"):
+        response = await admin_api.get("/api/v1/calls", params={field: "2026-11-22T10:00:00"})
+        assert response.status_code == 422, response.text
+        assert response.json()["message"] == f"{field}: Input should have timezone info"
+        assert (await admin_api.get("/api/v1/calls", params={field: "2026-11-22T10:00:00Z"})).status_code == 200
