@@ -26,6 +26,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
+# Exactly the locked versions, each checked against its hash (requirements.lock, written by `make lock` from
+# pyproject.toml's ranges; setuptools is in it to build the project below without fetching anything unlocked).
+# Runtime dependencies only: no [test] extra.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 # README* may be absent; pyproject.toml always matches, so this COPY never fails.
 COPY pyproject.toml README* ./
 COPY callercard ./callercard
@@ -33,8 +38,8 @@ COPY worker ./worker
 COPY crm ./crm
 COPY asterisk ./asterisk
 COPY --from=widget /widget/dist ./callercard/widget/dist
-# Runtime dependencies only: no [test] extra.
-RUN pip install .
+# The project itself, on top of the locked set: nothing resolved or downloaded here.
+RUN pip install --no-deps --no-build-isolation . && pip check
 
 # --- runtime --------------------------------------------------------------------
 FROM python:3.11-slim

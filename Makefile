@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WIDGET := callercard/widget
 WIDGET_JS := $(WIDGET)/dist/callercard.js
 
-.PHONY: demo test lint services-up services-down clean widget
+.PHONY: demo test lint services-up services-down clean widget lock
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
@@ -30,6 +30,14 @@ demo: $(STAMP) $(WIDGET_JS)
 ## Run the whole test suite against real servers and a real browser (what CI runs).
 test: $(STAMP) $(WIDGET_JS)
 	scripts/test.sh
+
+## The Docker image's exact dependency set, with hashes, from pyproject.toml's ranges (commit the result).
+## setuptools is locked too: the image builds the project with it, without build isolation.
+lock: $(STAMP)
+	$(PY) -m pip install -q uv
+	printf 'setuptools>=69\n' | $(VENV)/bin/uv pip compile pyproject.toml - --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_36 --generate-hashes --quiet --custom-compile-command "make lock" \
+	  -o requirements.lock
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check callercard worker asterisk crm amisim tests bench tools
