@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from cent import AsyncClient, InfoRequest, PublishRequest
+from cent import AsyncClient, Disconnect, DisconnectRequest, InfoRequest, PublishRequest
 from cent.exceptions import CentError
 
 from callercard.agents import schemas as agents
@@ -33,43 +33,55 @@ def agent_channel(agent_id: str) -> str:
     return f"agent:#{agent_id}"
 
 
+# Each token says whom it is for (``aud``): Centrifugo checks its own (``client.token.audience`` in
+# deploy/centrifugo/config.json), the API its own, so neither token works in the other place.
+CONNECTION_AUDIENCE = "centrifugo"
+API_AUDIENCE = "callercard-api"
+# Centrifugo disconnect codes 4500-4999 are the application's terminal ones: clients do not reconnect.
+ACCESS_ENDED_CODE = 4501
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionToken:
-    token: str
+    token: str  # for Centrifugo's connection
+    api_token: str  # for the API, as that agent
     channel: str
     websocket_url: str
     expires_at: int
 
 
 def connection_token(*, settings: Settings, agent_id: str, now: float | None = None) -> ConnectionToken:
-    """A short-lived HS256 JWT that lets one agent connect and read only their own channel."""
+    """Two short-lived HS256 JWTs for one agent: one to connect and read only their own channel, one for the API."""
     channel = agent_channel(agent_id)
     issued = int(now if now is not None else time.time())
     expires_at = issued + settings.centrifugo_token_ttl_seconds
-    token = jwt.encode(
-        {"sub": agent_id, "iat": issued, "exp": expires_at},
-        settings.centrifugo_token_secret.get_secret_value(),
-        algorithm="HS256",
-    )
-    return ConnectionToken(token, channel, settings.centrifugo_websocket_url, expires_at)
+    secret = settings.centrifugo_token_secret.get_secret_value()
+    claims = {"sub": agent_id, "iat": issued, "exp": expires_at}
+    token = jwt.encode({**claims, "aud": CONNECTION_AUDIENCE}, secret, algorithm="HS256")
+    api_token = jwt.encode({**claims, "aud": API_AUDIENCE}, secret, algorithm="HS256")
+    return ConnectionToken(token, api_token, channel, settings.centrifugo_websocket_url, expires_at)
 
 
 class InvalidConnectionToken(ValueError):
     pass
 
 
-def agent_of_connection_token(*, settings: Settings, token: str) -> str:
-    """The agent id a valid, unexpired connection token was issued for (the widget's API credential)."""
+def agent_of_api_token(*, settings: Settings, token: str) -> str:
+    """The agent id an unexpired API token (audience ``callercard-api``) was issued for; whether that agent may
+    still act is the caller's to check. A Centrifugo connection token is refused here."""
     try:
         claims = jwt.decode(token, settings.centrifugo_token_secret.get_secret_value(), algorithms=["HS256"],
-                            options={"require": ["sub", "exp"]})
+                            audience=API_AUDIENCE, options={"require": ["sub", "exp", "aud"]})
     except jwt.ExpiredSignatureError as error:
-        raise InvalidConnectionToken("connection token expired; fetch a fresh one") from error
+        raise InvalidConnectionToken("token expired; fetch a fresh one") from error
+    except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as error:
+        raise InvalidConnectionToken("not an API token: send the token response's api_token, not the "
+                                     "Centrifugo connection token") from error
     except jwt.InvalidTokenError as error:
-        raise InvalidConnectionToken("invalid connection token") from error
+        raise InvalidConnectionToken("invalid token") from error
     agent_id = str(claims["sub"])
     if not AGENT_ID_PATTERN.match(agent_id):
-        raise InvalidConnectionToken("invalid connection token")
+        raise InvalidConnectionToken("invalid token")
     return agent_id
 
 
@@ -85,6 +97,15 @@ async def publish(client: AsyncClient, *, channel: str, data: dict[str, object],
                   idempotency_key: str | None = None) -> None:
     """Publish once; raises ``CentError`` subclasses for the caller to translate."""
     await client.publish(PublishRequest(channel=channel, data=data, idempotency_key=idempotency_key))
+
+
+async def disconnect_agent(client: AsyncClient, *, agent_id: str, reason: str) -> None:
+    """End every live connection of the agent, for good: a terminal code, so their page does not reconnect.
+
+    Raises ``CentError`` subclasses for the caller to translate.
+    """
+    await client.disconnect(DisconnectRequest(user=agent_id, disconnect=Disconnect(code=ACCESS_ENDED_CODE,
+                                                                                   reason=reason)))
 
 
 async def health(client: AsyncClient) -> Health:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from callercard.settings import Settings, load_settings
+from callercard.settings import Settings, demo_bind_problem, is_loopback, load_settings
 
 if TYPE_CHECKING:
     from callercard.mongo import Database
@@ -38,7 +38,15 @@ def run_api(settings: Settings, args: argparse.Namespace) -> int:
 
     from callercard.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host or settings.api_host, port=args.port or settings.api_port,
+    host = args.host or settings.api_host
+    problem = demo_bind_problem(settings, host=host)
+    if problem:
+        print(f"callercard: refusing to start: {problem}", file=sys.stderr)
+        return 2
+    if settings.demo_enabled and not is_loopback(host):
+        log.warning("the demo is on and the API listens on %s: anyone who reaches it can take the demo agents' "
+                    "tokens (CALLERCARD_DEMO_ALLOW_NON_LOOPBACK=true)", host)
+    uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port,
                 log_level=settings.log_level.lower(), access_log=False)
     return 0
 

@@ -39,11 +39,28 @@ class Forbidden(CallercardError):
     error_id = "forbidden"
 
 
-class StoreUnavailable(CallercardError):
-    """MongoDB did not answer in time or refused; callers degrade instead of failing where they can."""
+class Unavailable(CallercardError):
+    """A system callercard depends on did not answer in time or refused: 503, the request may be retried.
+
+    The one error every outage becomes at the API's edge (``api/errors.py`` translates MongoDB's, Redis's and
+    Centrifugo's library errors into it; ``asterisk/actions.py`` the PBX's). ``dependency`` names which system.
+    """
 
     status_code = 503
+    error_id = "unavailable"
+
+    def __init__(self, message: str, *, dependency: str, **details: object) -> None:
+        super().__init__(message, dependency=dependency, **details)
+        self.dependency = dependency
+
+
+class StoreUnavailable(Unavailable):
+    """MongoDB did not answer in time or refused; callers degrade instead of failing where they can."""
+
     error_id = "store-unavailable"
+
+    def __init__(self, message: str, *, dependency: str = "mongo", **details: object) -> None:
+        super().__init__(message, dependency=dependency, **details)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -60,11 +77,13 @@ class Conflict(CallercardError):
     error_id = "conflict"
 
 
-class PbxUnavailable(CallercardError):
+class PbxUnavailable(Unavailable):
     """The PBX's manager interface did not answer, or refused our login."""
 
-    status_code = 503
     error_id = "pbx-unavailable"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message, dependency="pbx", **details)
 
 
 class PbxRefused(CallercardError):

@@ -6,6 +6,7 @@ pieces down; nothing else in the code base touches ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import string
@@ -233,7 +234,10 @@ class Settings(BaseSettings):
     lookup_cache_unknown_seconds: int = Field(default=60, ge=0, le=30 * 86400)
     dnc_fail_closed: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
+    # The demo serves a login-free token endpoint: it refuses to start unless the API listens on loopback only,
+    # or this says otherwise (then it warns at start).
     demo_enabled: bool = False
+    demo_allow_non_loopback: bool = False
     # The widget's green button opens this, with {account_id} filled in; empty: the card opens in the widget.
     helpdesk_account_url: str = Field(default="", max_length=500)
     log_level: str = "INFO"
@@ -261,6 +265,24 @@ class Settings(BaseSettings):
         timeouts = [source.timeout_ms for source in self.lookup_sources]
         asking = max(timeouts) if self.lookup_sources_mode == "merge" else sum(timeouts)
         return (2 * self.mongo_timeout_ms + asking) / 1000
+
+
+def demo_bind_problem(settings: Settings, *, host: str) -> str | None:
+    """Why the API must not start with the demo on and listening on ``host`` (None: it may)."""
+    if not settings.demo_enabled or settings.demo_allow_non_loopback or is_loopback(host):
+        return None
+    return (f"CALLERCARD_DEMO_ENABLED=true serves a login-free token endpoint for the demo's agents, and the API "
+            f"would listen on {host}: set CALLERCARD_API_HOST=127.0.0.1, turn the demo off, or set "
+            "CALLERCARD_DEMO_ALLOW_NON_LOOPBACK=true if others must reach this demo")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 def load_settings() -> Settings:

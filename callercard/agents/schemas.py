@@ -20,6 +20,8 @@ class AgentIn(BaseModel):
                                   description="e.g. PJSIP/201 or Local/201@agents: a channel name cut at its last '-'")
     lines: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
         default_factory=list, max_length=10, description="queue names that are this agent's lines")
+    enabled: bool = Field(default=True, description="false: the agent's tokens and keys stop working at once and "
+                                                    "their helpdesk page is disconnected")
 
 
 class Agent(AgentIn):
@@ -27,7 +29,9 @@ class Agent(AgentIn):
 
 
 class AgentToken(BaseModel):
-    token: str
+    token: str = Field(description="Centrifugo connection token: connects and reads only the agent's channel")
+    api_token: str = Field(description="the API credential acting as this agent (Authorization: Bearer); it ends "
+                                       "when it expires or the agent is disabled or removed")
     channel: str
     websocket_url: str
     expires_at: int = Field(description="Unix time, seconds")

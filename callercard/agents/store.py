@@ -57,6 +57,7 @@ class DeviceMap:
             log.warning("agent directory unavailable (%s); keeping %d known devices", type(error).__name__,
                         len(self._devices))
             return
-        self._devices = {device.lower(): agent.id for agent in agents for device in agent.devices}
+        # A disabled agent's phone may still ring: no card is published for them.
+        self._devices = {device.lower(): agent.id for agent in agents if agent.enabled for device in agent.devices}
         self._names = {agent.id: agent.name for agent in agents}
         self._loaded_at = time.monotonic()

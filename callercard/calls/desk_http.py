@@ -22,7 +22,8 @@ async def _on_screen(services: ServicesDep, agent_id: str, call_id: str | None =
             return await services.screens.current(agent_id)
         shown = await services.screens.get(agent_id, call_id)
     except (RedisError, OSError) as error:
-        raise StoreUnavailable("the agent's screen state is unavailable right now (Redis); retry shortly") from error
+        raise StoreUnavailable("the agent's screen state is unavailable right now (Redis); retry shortly",
+                               dependency="redis") from error
     return [shown] if shown else []
 
 

@@ -28,6 +28,8 @@ CALLBACK_NUMBER = "84957654321"
 ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/status", {}, PUBLIC),
     ("GET", "/ping", {}, PUBLIC),
+    ("GET", "/health/live", {}, PUBLIC),
+    ("GET", "/health/ready", {}, PUBLIC),
     ("GET", "/api/v1/lookup", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("GET", "/api/v1/lookup/name", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("POST", "/api/v1/numbers/{number}:changed", {}, frozenset({"crm", "admin"})),

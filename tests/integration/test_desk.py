@@ -37,8 +37,8 @@ def without_action_id(action: dict[str, str]) -> dict[str, str]:
 
 
 async def bearer(admin_api: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
-    """The widget's credential: the agent's own short-lived connection token."""
-    token = (await admin_api.post(f"/api/v1/agents/{agent_id}/token")).json()["token"]
+    """The widget's credential: the agent's own short-lived API token."""
+    token = (await admin_api.post(f"/api/v1/agents/{agent_id}/token")).json()["api_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -213,6 +213,6 @@ async def test_the_widgets_token_is_an_agent_credential_for_that_agent_only(
         assert (await anna.get("/api/v1/agents/anna/screen")).status_code == 200
         assert (await anna.get("/api/v1/agents/boris/screen")).status_code == 403
         assert (await anna.get("/api/v1/customers/C-1001")).status_code == 403
-    expired = connection_token(settings=settings, agent_id="anna", now=datetime.now(UTC).timestamp() - 3600).token
+    expired = connection_token(settings=settings, agent_id="anna", now=datetime.now(UTC).timestamp() - 3600).api_token
     response = await admin_api.get("/api/v1/agents/anna/screen", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["message"]

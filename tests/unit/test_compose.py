@@ -231,11 +231,13 @@ def test_every_depends_on_waits_for_healthy(service: str, target: str) -> None:
     assert condition == "service_healthy", f"{service} -> {target}: condition is {condition!r}"
 
 
-def test_api_healthcheck_reads_status_on_the_api_port() -> None:
+def test_api_healthcheck_reads_readiness_on_the_api_port_not_the_whole_system_status() -> None:
+    """Readiness is the API's own dependencies; /status includes the listener's AMI link, which lookups never need."""
     test = SERVICES["api"]["healthcheck"]["test"]
     command = " ".join(test) if isinstance(test, list) else str(test)
     port = int(resolved(environment("api")["CALLERCARD_API_PORT"]))
-    assert f"127.0.0.1:{port}/status" in command or f"localhost:{port}/status" in command, command
+    assert f"127.0.0.1:{port}/health/ready" in command or f"localhost:{port}/health/ready" in command, command
+    assert "/status" not in command, command
 
 
 # --- environment ---------------------------------------------------------------

@@ -7,8 +7,8 @@
 //   </script>
 //
 // tokenUrl answers a POST with callercard's AgentToken JSON (the helpdesk's backend gets it from
-// POST /api/v1/agents/{id}/token with its own key). That short-lived token is the widget's only
-// credential: Centrifugo accepts it for agent:#<id> alone, and the API for that agent's actions.
+// POST /api/v1/agents/{id}/token with its own key). Those short-lived tokens are the widget's only
+// credentials: `token` for Centrifugo (agent:#<id> alone), `api_token` for that agent's API actions.
 // Everything renders in a shadow root, so the host page's styles and ours never meet.
 import { Centrifuge } from "centrifuge";
 import { STYLES } from "./styles.js";
@@ -76,7 +76,7 @@ class Widget {
     const token = await this.freshToken();
     const response = await fetch(this.api + path, {
       method,
-      headers: { Authorization: `Bearer ${token.token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+      headers: { Authorization: `Bearer ${token.api_token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const data = await response.json().catch(() => ({}));
