@@ -155,3 +155,29 @@ async def test_a_revoked_key_is_refused(api_url: str, db: AsyncDatabase, credent
         assert (await ops.get("/api/v1/agents")).status_code == 200
         assert await keys_store.revoke(db, key_id)
         assert (await ops.get("/api/v1/agents")).status_code == 401
+
+
+PBX_ROUTES = frozenset({"/api/v1/lookup", "/api/v1/lookup/name", "/api/v1/dnc/check", "/api/v1/pbx/events"})
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "none" not in r[3]], ids=[f"{m} {p}" for m, p, _, a in ROUTES
+                                                                                 if "none" not in a])
+async def test_a_key_in_the_url_is_only_for_the_pbx_on_its_own_routes(
+        api_url: str, credentials: dict[str, str], route: tuple[str, str, dict[str, Any], frozenset[str]]) -> None:
+    method, template, request, _ = route
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
+        for role in ("admin", "agent", "pbx"):
+            params = {**request.get("params", {}), "api_key": credentials[role]}
+            response = await client.request(method, template.format(**PATH_VALUES),
+                                            **{**request, "params": params})
+            if role == "pbx" and template in PBX_ROUTES:
+                assert 200 <= response.status_code < 300, (role, response.status_code, response.text)
+                continue
+            assert response.status_code == 401, (role, response.status_code, response.text)
+            message = response.json()["message"]
+            if template in PBX_ROUTES:
+                assert message == (f"'?api_key=' is only for the PBX's key: {role}s send 'Authorization: Bearer "
+                                   "<key>' (a key in a URL ends up in logs)"), message
+            else:
+                assert message == ("'?api_key=' is accepted only on the PBX's routes (lookup, lookup/name, "
+                                   "dnc/check, pbx/events); send 'Authorization: Bearer <key>'"), message

@@ -414,3 +414,10 @@ def test_the_image_builds_the_widget_from_its_lockfile_and_ships_it() -> None:
     assert "npm ci --no-audit --no-fund" in dockerfile_instructions("RUN")
     assert any(args.startswith("--from=widget") and args.endswith("callercard/widget/dist")
                for args in dockerfile_instructions("COPY"))
+
+
+def test_centrifugo_checks_the_audience_callercard_gives_connection_tokens() -> None:
+    from callercard.centrifugo import API_AUDIENCE, CONNECTION_AUDIENCE
+
+    audience = centrifugo_config().get("client", {}).get("token", {}).get("audience")
+    assert audience == CONNECTION_AUDIENCE != API_AUDIENCE, "an API token would connect to Centrifugo"
