@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from callercard.mongo import CALLS, NUMBER_CALLS, Database
@@ -21,42 +21,75 @@ def _with_datetimes(record: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
+# How many of a number's latest call ids its summary keeps: what makes counting a retried record idempotent
+# without keeping every call id (the summary used to list them all, and every lookup read the list to count it).
+RECENT_CALLS_KEPT = 20
+# ``summarized`` marks a call already counted for its number; the API never shows it.
+_HIDDEN = {"_id": 0, "summarized": 0}
+
+
 async def save(db: Database, record: dict[str, Any]) -> None:
-    """Idempotent by call id: writing the same record again leaves one document, and keeps callback progress."""
+    """Idempotent by call id: writing the same record again leaves one document, keeps callback progress and
+    counts the call once for its number (a record retried after a crash between the two writes included)."""
     stored = _with_datetimes(record)
     callback = stored.pop("callback")
-    await db[CALLS].update_one({"_id": record["call_id"]},
-                               {"$set": stored, "$setOnInsert": {"callback": callback}}, upsert=True)
+    before = await db[CALLS].find_one_and_update(
+        {"_id": record["call_id"]}, {"$set": stored, "$setOnInsert": {"callback": callback}}, upsert=True,
+        return_document=ReturnDocument.BEFORE)  # whole: FerretDB v1 takes no projection in findAndModify
+    if before is not None and before.get("summarized"):
+        return
     e164 = record["caller"].get("e164")
     if e164:
         await _summarize(db, e164=e164, stored=stored)
+    await db[CALLS].update_one({"_id": record["call_id"]}, {"$set": {"summarized": True}})
 
 
 async def _summarize(db: Database, *, e164: str, stored: dict[str, Any]) -> None:
-    """The per-number summary cards show, keyed by E.164 so lookups stay on ``_id``. Idempotent."""
+    """Count the call for its number and keep it among the last few, in one compare-and-set write.
+
+    The summary is ``{_id: <E.164>, count, recent: [call ids, oldest first], last: {...}}``, keyed by E.164 so
+    lookups stay on ``_id``. A summary of the old shape (``call_ids``, every call id) is moved to this one the
+    first time its number calls again. FerretDB v1 ignores ``$push``'s ``$slice``, so the short list is written
+    whole, guarded by ``count`` (which every write changes): a concurrent write makes this one read and try again.
+    """
     call_id = stored["call_id"]
-    try:
-        await db[NUMBER_CALLS].update_one({"_id": e164}, {"$addToSet": {"call_ids": call_id}}, upsert=True)
-    except DuplicateKeyError:  # two records of one number upserted at once: the document exists now
-        await db[NUMBER_CALLS].update_one({"_id": e164}, {"$addToSet": {"call_ids": call_id}})
     last = {"call_id": call_id, "at": stored["entered_at"], "outcome": stored["outcome"],
             "answered_by": (stored["answered_by"] or [None])[-1]}
-    # Only a newer call replaces "last": a retried or late record of an older call does not.
-    await db[NUMBER_CALLS].update_one(
-        {"_id": e164, "$or": [{"last": None}, {"last.at": {"$lt": stored["entered_at"]}}]}, {"$set": {"last": last}})
+    while True:
+        doc = await db[NUMBER_CALLS].find_one({"_id": e164})
+        if doc is None:
+            try:
+                await db[NUMBER_CALLS].insert_one({"_id": e164, "count": 1, "recent": [call_id], "last": last})
+            except DuplicateKeyError:  # another record of this number came first: count on top of it
+                continue
+            return
+        legacy: list[str] = doc.get("call_ids", [])
+        recent: list[str] = doc.get("recent", [])
+        if call_id in recent or call_id in legacy:
+            return  # counted already: a retried record
+        update: dict[str, Any] = {"$set": {"count": doc.get("count", 0) + len(legacy) + 1,
+                                           "recent": [*legacy, *recent, call_id][-RECENT_CALLS_KEPT:]}}
+        # Only a newer call replaces "last": a late record of an older call does not.
+        if doc.get("last") is None or doc["last"]["at"] < stored["entered_at"]:
+            update["$set"]["last"] = last
+        if "call_ids" in doc:
+            update["$unset"] = {"call_ids": ""}
+        if (await db[NUMBER_CALLS].update_one({"_id": e164, "count": doc.get("count")}, update)).matched_count:
+            return
 
 
 async def recent_calls(db: Database, e164: str) -> dict[str, Any] | None:
-    doc = await db[NUMBER_CALLS].find_one({"_id": e164})
+    """What a card shows of the number's calls; reads a summary of either shape."""
+    doc = await db[NUMBER_CALLS].find_one({"_id": e164}, {"recent": 0})
     if not doc or not doc.get("last"):
         return None
     last = doc["last"]
-    return {"count": len(doc.get("call_ids", [])), "last_call_at": last["at"],
+    return {"count": doc.get("count", 0) + len(doc.get("call_ids", [])), "last_call_at": last["at"],
             "last_outcome": last["outcome"], "last_answered_by": last["answered_by"]}
 
 
 async def get(db: Database, call_id: str) -> dict[str, Any] | None:
-    return await db[CALLS].find_one({"_id": call_id}, {"_id": 0})
+    return await db[CALLS].find_one({"_id": call_id}, _HIDDEN)
 
 
 async def find(db: Database, *, outcome: str | None = None, e164: str | None = None,
@@ -71,7 +104,7 @@ async def find(db: Database, *, outcome: str | None = None, e164: str | None = N
         query["agents.agent_id"] = agent_id
     if since or until:
         query["entered_at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
-    cursor = db[CALLS].find(query, {"_id": 0}).sort("entered_at", DESCENDING).skip(skip).limit(limit)
+    cursor = db[CALLS].find(query, _HIDDEN).sort("entered_at", DESCENDING).skip(skip).limit(limit)
     return [doc async for doc in cursor]
 
 
@@ -85,7 +118,7 @@ def callback_filter(*, agent_id: str | None, lines: list[str]) -> dict[str, Any]
 
 async def open_callbacks(db: Database, *, query: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
     """The calls matching ``query`` (a ``callback_filter``), newest first."""
-    cursor = db[CALLS].find(query, {"_id": 0}).sort("entered_at", DESCENDING).limit(limit)
+    cursor = db[CALLS].find(query, _HIDDEN).sort("entered_at", DESCENDING).limit(limit)
     return [doc async for doc in cursor]
 
 
