@@ -25,6 +25,7 @@ from callercard.health import Health
 from callercard.settings import Settings
 
 ACCOUNTS = "accounts"
+ACCOUNT_WRITES = "account_writes"  # writes of accounts not finished yet (customers.store.begin_write)
 PHONE_INDEX = "phone_index"
 CARD_CACHE = "card_cache"
 CALLS = "calls"

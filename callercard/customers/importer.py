@@ -1,7 +1,8 @@
 """``callercard import customers FILE``: CSV or JSON Lines, upsert by account id.
 
 A bad row is reported with its line number and reason and never stops the file.
-Reimporting the same file changes nothing.
+Reimporting the same file changes nothing, except to finish what an interrupted run left half-written
+(``repaired``: see ``customers.services``).
 
 CSV columns: ``id, holder, status, email, crm_url, tags`` (``;``-separated),
 ``phones`` (``;``-separated ``kind:number`` or bare numbers), ``contact_phone``,
@@ -35,6 +36,7 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    repaired: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     rows_per_second: float = 0.0
 
@@ -47,7 +49,8 @@ class ImportSummary:
         progress.close()
 
     def report(self) -> str:
-        lines = [(f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
+        repaired = f"repaired {self.repaired}, " if self.repaired else ""
+        lines = [(f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, {repaired}"
                   f"rejected {len(self.rejected)} ({self.rows_per_second:,.0f} rows/s)")]
         lines += [f"  line {line}: {reason}" for line, reason in self.rejected[:50]]
         if len(self.rejected) > 50:
@@ -129,6 +132,7 @@ async def import_customers(db: Database, path: Path, *, region: str, area_code: 
         summary.created += results.count(UpsertResult.CREATED)
         summary.updated += results.count(UpsertResult.UPDATED)
         summary.unchanged += results.count(UpsertResult.UNCHANGED)
+        summary.repaired += results.count(UpsertResult.REPAIRED)
         if progress is not None:
             progress.update(len(batch))
         batch.clear()

@@ -101,10 +101,13 @@ class UpsertResult(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    REPAIRED = "repaired"  # unchanged, but an earlier write of it had not finished re-indexing: finished now
 
 
 class BulkResult(BaseModel):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    repaired: int = Field(default=0, description="unchanged accounts whose earlier write had not finished indexing "
+                                                 "their numbers (a crash): finished now")
     rejected: list[dict[str, str]] = Field(default_factory=list)

@@ -18,7 +18,8 @@ from callercard.customers.schemas import (
 from callercard.errors import NotFound
 from callercard.mongo import Database
 
-_UNSTORED_KEYS = ("_id", "updated_at")
+WRITE = "_write"  # on each account: the write that last wrote it, and what that write unlinks
+_UNSTORED_KEYS = ("_id", "updated_at", WRITE)
 
 
 class Upserted(NamedTuple):
@@ -38,9 +39,9 @@ def to_account(incoming: AccountWithId, *, region: str, area_code: str | None) -
     return Account(phones=phones, **incoming.model_dump(exclude={"phones"}))
 
 
-def _document(account: Account, now: datetime) -> dict[str, Any]:
+def _document(account: Account, now: datetime, write: str) -> dict[str, Any]:
     doc = account.model_dump(mode="json", exclude={"id"})
-    return {"_id": account.id, **doc, "updated_at": now}
+    return {"_id": account.id, **doc, "updated_at": now, WRITE: {"id": write, "unlink": []}}
 
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
@@ -51,47 +52,81 @@ def _numbers(doc: dict[str, Any] | None) -> set[str]:
     return {p["e164"] for p in doc["phones"]} if doc else set()
 
 
+def _left_to_unlink(doc: dict[str, Any] | None, unfinished: set[str]) -> set[str]:
+    """Numbers an unfinished earlier write of ``doc`` meant to unlink (none when that write finished)."""
+    write = (doc or {}).get(WRITE) or {}
+    return set(write.get("unlink", [])) if write.get("id") in unfinished else set()
+
+
 async def upsert_accounts(db: Database, *, accounts: Sequence[Account],
                           now: datetime | None = None) -> Upserted:
-    """Create or replace accounts by id; rewriting an identical account changes nothing (idempotent)."""
+    """Create or replace accounts by id; rewriting an identical account changes nothing (idempotent).
+
+    Crash-safe without transactions: the write is registered as unfinished first, every account it writes
+    names it (``_write``, with the numbers it unlinks), and it is marked finished only once the phone index
+    and the card cache agree. An account whose last write never finished (the process died in between) is
+    written again by the next write of it, identical or not, and its numbers re-indexed: ``REPAIRED``.
+    """
+    if not accounts:
+        return Upserted([], [])
     stamp = now or datetime.now(UTC)
+    write = await store.begin_write(db)
     # The last occurrence of an id in one batch wins, as it would row by row.
-    docs = {account.id: _document(account, stamp) for account in accounts}
+    docs = {account.id: _document(account, stamp, write) for account in accounts}
     existed = await store.insert_accounts(db, list(docs.values()))
     existing = await store.find_accounts(db, existed)
+    unfinished = await store.unfinished_writes(db, [old[WRITE]["id"] for old in existing.values() if WRITE in old])
     changed: list[dict[str, Any]] = []
     added: list[tuple[str, str]] = []
     removed: list[tuple[str, str]] = []
     renamed: set[str] = set()
     outcome: dict[str, UpsertResult] = {}
     for account_id, doc in docs.items():
+        new_numbers = _numbers(doc)
         if account_id not in existed:
             outcome[account_id] = UpsertResult.CREATED
-            added += [(n, account_id) for n in sorted(_numbers(doc))]
+            added += [(n, account_id) for n in sorted(new_numbers)]
             continue
         old = existing.get(account_id)  # None: deleted since the insert found it
-        if old is not None and _comparable(old) == _comparable(doc):
+        half_done = _left_to_unlink(old, unfinished) if old is not None else set()
+        interrupted = old is not None and old.get(WRITE, {}).get("id") in unfinished
+        same = old is not None and _comparable(old) == _comparable(doc)
+        if same and not interrupted:
             outcome[account_id] = UpsertResult.UNCHANGED
             continue
-        outcome[account_id] = UpsertResult.UPDATED if old else UpsertResult.CREATED
+        outcome[account_id] = (UpsertResult.REPAIRED if same else UpsertResult.UPDATED) if old else \
+            UpsertResult.CREATED
+        unlink = (_numbers(old) | half_done) - new_numbers
+        doc[WRITE]["unlink"] = sorted(unlink)  # what a rerun must still unlink if this write does not finish
         changed.append(doc)
-        new_numbers, old_numbers = _numbers(doc), _numbers(old)
-        added += [(n, account_id) for n in sorted(new_numbers - old_numbers)]
-        removed += [(n, account_id) for n in sorted(old_numbers - new_numbers)]
-        renamed |= new_numbers & old_numbers  # the card shows holder and status: rebuild it
+        # After an interrupted write the index may lack any of the numbers: link them all (idempotent).
+        linked_before = set() if interrupted else _numbers(old)
+        added += [(n, account_id) for n in sorted(new_numbers - linked_before)]
+        removed += [(n, account_id) for n in sorted(unlink)]
+        renamed |= new_numbers & linked_before  # the card shows holder and status: rebuild it
     await store.replace_accounts(db, changed)
     changed_numbers = await store.reindex_numbers(db, added=added, removed=removed, touched=renamed)
+    await store.finish_write(db, write)
     return Upserted([outcome[account.id] for account in accounts], changed_numbers)
 
 
 async def delete_account(db: Database, *, account_id: str) -> list[str]:
-    """Returns the numbers whose cards changed."""
+    """Returns the numbers whose cards changed. Crash-safe like ``upsert_accounts``: the account is marked with
+    the numbers to unlink, unlinked, and only then deleted, so a rerun of the delete (or a rewrite of the same
+    account) finishes an interrupted one."""
     existing = await store.find_accounts(db, [account_id])
     if account_id not in existing:
         raise NotFound(f"account {account_id!r} does not exist", account_id=account_id)
+    old = existing[account_id]
+    write = await store.begin_write(db)
+    unfinished = await store.unfinished_writes(db, [old[WRITE]["id"]] if WRITE in old else [])
+    numbers = sorted(_numbers(old) | _left_to_unlink(old, unfinished))
+    await store.mark_accounts(db, {account_id: {"id": write, "unlink": numbers}})
+    changed_numbers = await store.reindex_numbers(db, added=[], removed=[(n, account_id) for n in numbers],
+                                                  touched=[])
     await store.delete_accounts(db, [account_id])
-    removed = [(number, account_id) for number in sorted(_numbers(existing[account_id]))]
-    return await store.reindex_numbers(db, added=[], removed=removed, touched=[])
+    await store.finish_write(db, write)
+    return changed_numbers
 
 
 async def get_account(db: Database, *, account_id: str) -> Account:
@@ -107,5 +142,6 @@ def tally(results: Sequence[UpsertResult], rejected: list[dict[str, str]]) -> Bu
         created=results.count(UpsertResult.CREATED),
         updated=results.count(UpsertResult.UPDATED),
         unchanged=results.count(UpsertResult.UNCHANGED),
+        repaired=results.count(UpsertResult.REPAIRED),
         rejected=rejected,
     )

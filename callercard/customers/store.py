@@ -7,15 +7,42 @@ built from an older ``rev`` is known to be stale (see ``callercard.lookup.servic
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from callercard.mongo import ACCOUNTS, CARD_CACHE, PHONE_INDEX, Database, find_by_ids
+from callercard.mongo import ACCOUNT_WRITES, ACCOUNTS, CARD_CACHE, PHONE_INDEX, Database, find_by_ids
 
 DUPLICATE_KEY = 11000
+
+
+async def begin_write(db: Database) -> str:
+    """Register a write of accounts as unfinished (``account_writes``); returns its id, for ``finish_write``.
+
+    The collection holds only writes in progress and those a crash interrupted: small, so reading it is cheap.
+    """
+    write_id = uuid.uuid4().hex
+    await db[ACCOUNT_WRITES].insert_one({"_id": write_id, "at": datetime.now(UTC)})
+    return write_id
+
+
+async def finish_write(db: Database, write_id: str) -> None:
+    await db[ACCOUNT_WRITES].delete_one({"_id": write_id})
+
+
+async def unfinished_writes(db: Database, write_ids: Iterable[str]) -> set[str]:
+    return set(await find_by_ids(db[ACCOUNT_WRITES], write_ids, projection={"_id": 1}))
+
+
+async def mark_accounts(db: Database, writes: dict[str, dict[str, Any]]) -> None:
+    """Set each account's ``_write`` (account id -> marker) before its numbers are touched."""
+    if writes:
+        await db[ACCOUNTS].bulk_write([UpdateOne({"_id": account_id}, {"$set": {"_write": marker}})
+                                       for account_id, marker in writes.items()], ordered=False)
 
 
 async def find_accounts(db: Database, account_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -66,7 +66,8 @@ class TcpProxy:
     Stalled: connections are accepted and held, nothing is forwarded either way (a server that hangs). Cut:
     every connection is aborted and new ones are refused (a server that is gone). ``restore()`` forwards again.
     Held (``hold()``): connections stay up and what is sent waits in the proxy until ``release()`` (a server
-    that is slow to answer).
+    that is slow to answer). ``cut_when_sent(marker)``: cut the moment a client sends bytes holding ``marker``,
+    before they reach the server (a store that goes away between two writes); ``was_cut`` is set then.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -78,6 +79,8 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._cut_marker: bytes | None = None
+        self.was_cut = asyncio.Event()
 
     @classmethod
     def for_url(cls, url: str) -> TcpProxy:
@@ -125,6 +128,17 @@ class TcpProxy:
         if self._server is None:
             self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
 
+    def cut_when_sent(self, marker: bytes) -> None:
+        self._cut_marker = marker
+
+    def _cut_now(self) -> None:
+        self.mode = "cut"
+        self._abort_all()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.was_cut.set()
+
     def _abort_all(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
@@ -140,16 +154,20 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.add(up_writer)
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(source, sink))
+        for source, sink, upstream in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pump(source, sink, upstream=upstream))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, upstream: bool) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while self.mode == "forward" and (data := await source.read(65536)):
                 await self._flowing.wait()
                 if self.mode != "forward":
+                    return
+                if upstream and self._cut_marker is not None and self._cut_marker in data:
+                    self._cut_marker = None
+                    self._cut_now()
                     return
                 sink.write(data)
                 await sink.drain()
