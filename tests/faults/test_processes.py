@@ -15,9 +15,9 @@ from amisim import AmiSimulator, load_capture
 from callercard.settings import Settings
 from tests.faults.conftest import (
     events_by_call,
+    wait_http,
     wait_no_open_popups,
     wait_records,
-    wait_worker_ready,
     wait_worker_ready_async,
 )
 from tests.support.agents import AgentPage
@@ -130,10 +130,11 @@ async def test_restarting_a_process_mid_burst_loses_no_record_and_leaves_no_popu
         if process == "listener":
             await asyncio.sleep(RESTART_GAP)
         restarted.start()
+        # Waited for without blocking the event loop: the simulator, which runs on it, must keep answering Pings.
         if process == "worker":
-            wait_worker_ready(restarted, starts=2)
+            await wait_worker_ready_async(restarted, starts=2)
         elif process == "api":
-            restarted.wait_until(http_answers(f"http://127.0.0.1:{api_port}/status"))
+            await wait_http(f"http://127.0.0.1:{api_port}/status")
         else:
             await simulator.wait_logins(2, timeout=30)
         back = time.monotonic()
