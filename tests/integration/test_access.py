@@ -166,7 +166,7 @@ async def test_a_key_in_the_url_is_only_for_the_pbx_on_its_own_routes(
         api_url: str, credentials: dict[str, str], route: tuple[str, str, dict[str, Any], frozenset[str]]) -> None:
     method, template, request, _ = route
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
-        for role in ("admin", "agent", "pbx"):
+        for role in ROLES:
             params = {**request.get("params", {}), "api_key": credentials[role]}
             response = await client.request(method, template.format(**PATH_VALUES),
                                             **{**request, "params": params})
