@@ -28,7 +28,8 @@ class AmiSimulator:
     def __init__(self, capture: Capture, *, username: str, secret: str, speed: float = 1.0,
                  host: str = "127.0.0.1", port: int = 0, loop_forever: bool = False,
                  responses: Mapping[str, str | Sequence[str]] | None = None,
-                 then: Sequence[Capture] = (), shared_timeline: bool = False) -> None:
+                 then: Sequence[Capture] = (), shared_timeline: bool = False,
+                 answer_delays: Mapping[str, float] | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.capture, self.username, self.secret, self.speed = capture, username, secret, speed
@@ -38,6 +39,8 @@ class AmiSimulator:
         self.host, self.port, self.loop_forever = host, port, loop_forever
         self.responses = {k.lower(): [v] if isinstance(v, str) else list(v)
                           for k, v in (responses or {}).items()}
+        # Seconds before answering an action (by name), as a PBX busy with it would take.
+        self.answer_delays = {k.lower(): v for k, v in (answer_delays or {}).items()}
         self.received_actions: list[dict[str, str]] = []
         # shared_timeline: one PBX whose calls go on whether or not a client is connected. ``start_timeline``
         # plays the capture once for everyone logged in at that moment; a client that reconnects misses what

@@ -99,6 +99,9 @@ class Session:
         elif not self.authenticated:
             self.send(_format(("Response", "Error"), aid, ("Message", "Permission denied")))
         else:
+            delay = self.sim.answer_delays.get(action, 0.0)
+            if delay:  # a PBX slow to answer this action (the tests hold a callback's Originate this way)
+                await asyncio.sleep(delay)
             self.send(self.answer(action, low, aid))
         return True
 

@@ -20,6 +20,7 @@ from callercard import redis_state
 from callercard.agents.store import DeviceMap
 from callercard.calls.flow_service import CallFlowService
 from callercard.lines.board_publisher import BoardPublisher
+from callercard.wallboard.publisher import WallboardPublisher
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,16 @@ log = logging.getLogger(__name__)
 class AmiEvents:
     """AMI in: each event through the synchronous state machine at once, its effects queued in order."""
 
-    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: BoardPublisher) -> None:
+    def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: BoardPublisher,
+                 wallboard: WallboardPublisher) -> None:
         self.flow = flow
         self.service = service
         self.lines = lines
+        self.wallboard = wallboard
 
     async def on_event(self, event: Message) -> None:
         self.service.submit(self.flow.handle(event))
-        self.lines.observe(event)
+        self.wallboard.observe(event, members_changed=self.lines.observe(event))
 
     async def resynchronize(self, manager: Manager) -> None:
         """After (re)login: end the calls Asterisk no longer has, so no popup stays open; line status afresh."""
@@ -64,7 +67,7 @@ class AmiEvents:
             log.warning("QueueStatus refused (%s); line status comes from member events only",
                         messages[0].get("Message"))
             return
-        self.lines.replace(messages)
+        self.wallboard.replace(messages, members_changed=self.lines.replace(messages))
 
 
 async def refresh_devices_forever(devices: DeviceMap, interval: float = 5.0) -> None:

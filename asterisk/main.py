@@ -22,6 +22,8 @@ from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.lines.board_publisher import BoardPublisher
 from callercard.settings import Settings
+from callercard.wallboard.publisher import WallboardPublisher
+from callercard.webhooks.events import WebhookEmitter
 from crm.card_lookup import card_lookup
 from worker.app import create_celery
 from worker.queue import CeleryQueue
@@ -38,11 +40,16 @@ async def run(settings: Settings) -> None:
     flow = AmiCallFlow(tracker=CallTracker(), agent_for_device=devices.agent_for, agent_name=devices.name_of,
                        inbound_contexts=settings.inbound_contexts)
     lookup = card_lookup(settings, db=db)
+    queue = CeleryQueue(create_celery(settings))
+    webhooks = WebhookEmitter(db=db, queue=queue)
     service = CallFlowService(settings=settings, tracker=flow.tracker, lookup=lookup,
-                              notifier=CardNotifier(cent_client), queue=CeleryQueue(create_celery(settings)),
-                              screens=Screens(redis_client))
+                              notifier=CardNotifier(cent_client), queue=queue, screens=Screens(redis_client),
+                              webhooks=webhooks)
     lines = BoardPublisher(redis=redis_client, cent=cent_client)
-    ami_events = AmiEvents(flow=flow, service=service, lines=lines)
+    wallboard = WallboardPublisher(redis=redis_client, cent=cent_client, members=lines.board,
+                                   service_level_seconds=settings.service_level_seconds, timezone=settings.timezone)
+    await wallboard.restore()
+    ami_events = AmiEvents(flow=flow, service=service, lines=lines, wallboard=wallboard)
     await take_over_calls(flow, redis_client)
 
     async def report(logged_in: bool, detail: str) -> None:
@@ -54,11 +61,13 @@ async def run(settings: Settings) -> None:
                    every=(settings.ami_reconcile_seconds, ami_events.reconcile) if settings.ami_reconcile_seconds
                    else None)
     tasks = [asyncio.create_task(service.run()), asyncio.create_task(lines.run()),
-             asyncio.create_task(refresh_devices_forever(devices))]
+             asyncio.create_task(refresh_devices_forever(devices)), asyncio.create_task(webhooks.run()),
+             asyncio.create_task(wallboard.run())]
     try:
         await link.run_forever()
     finally:
         await hand_over_calls(flow, service, redis_client)
+        await webhooks.flush(timeout=3)
         for task in tasks:
             task.cancel()
         await lookup.close()

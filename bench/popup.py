@@ -79,7 +79,9 @@ CAPTURE_CALLERS = {
 }
 AGENTS = {"201": ("anna", ["support", "sales"]), "202": ("boris", ["support", "sales"]), "203": ("vera", ["sales"])}
 FLOOR_AGENT = "bench-floor"
-COLLECTIONS = ("card_cache", "calls", "number_calls", "agents", "dnc", "accounts", "phone_index")
+COLLECTIONS = ("card_cache", "calls", "number_calls", "agents", "dnc", "accounts", "phone_index", "webhook_endpoints",
+               "webhook_deliveries", "counters", "callback_claims", "heard_names")
+WEBHOOK_KINDS = ["call.ringing", "call.answered", "call.missed", "call.ended", "callback.done", "dnc.changed"]
 _KEPT = ("accounts", "phone_index")  # the base; everything else starts empty
 
 
@@ -211,6 +213,21 @@ def analyse(plans: list[CallPlan], pages: dict[str, TimedPage], device_agent: di
             "_latencies": latencies}
 
 
+async def failing_endpoint(how: str) -> tuple[asyncio.Server, str]:
+    """A webhook receiver that fails every delivery: ``failing`` answers 500 at once, ``hanging`` takes the request
+    and never answers (each attempt waits for the sender's timeout)."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        if how == "hanging":
+            await asyncio.sleep(3600)
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
+
+
 def customers_e164(number: str) -> str:
     return "+7" + number[1:] if number.startswith("8") else number
 
@@ -227,7 +244,9 @@ def card_build_times(env: dict[str, str], numbers: list[str]) -> dict[str, float
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     services = services_up(args.store)
-    env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_popup", "CALLERCARD_LOG_LEVEL": args.log_level}
+    database = "bench_popup"
+    env = {**services, "CALLERCARD_MONGO_DATABASE": database, "CALLERCARD_LOG_LEVEL": args.log_level,
+           "CALLERCARD_WEBHOOK_ALLOW_HTTP": "true"}
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
@@ -238,6 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await pbx.start()
     processes: list[Proc] = []
     pages: dict[str, TimedPage] = {}
+    receiver, receiver_url = await failing_endpoint(args.webhook) if args.webhook != "none" else (None, "")
     device_agent = {f"Local/{ext}g{g}@agents": agent_id(ext, g) for ext in AGENTS for g in range(args.groups)}
     try:
         api = start_api(env, name="api-popup")
@@ -249,6 +269,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             (await http.put(f"/api/v1/agents/{FLOOR_AGENT}", json={"name": "floor", "devices": [],
                                                                    "lines": []})).raise_for_status()
             pages = await open_pages(http, [*device_agent.values(), FLOOR_AGENT])
+            if receiver is not None:  # every event kind, to an endpoint that fails them all
+                (await http.post("/api/v1/webhooks", json={"url": receiver_url, "events": WEBHOOK_KINDS,
+                                                           "description": f"bench: {args.webhook}"})).raise_for_status()
         processes.append(start_worker(env, args.worker_concurrency))
         listener = Proc("listener", ["listener"], env).start()
         processes.append(listener)
@@ -265,7 +288,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result: dict[str, Any] = {"benchmark": "popup", "store": describe_store(env, args.store),
                                   "machine_start": start, "accounts": args.accounts,
                                   "groups": args.groups, "captures": args.captures, "seconds": args.seconds,
-                                  "worker_concurrency": args.worker_concurrency,
+                                  "worker_concurrency": args.worker_concurrency, "webhook": args.webhook,
                                   "idle_floor_ms": summary_ms(floor_latencies(floor_page, floor_sent,
                                                                               range(1, len(floor_sent) + 1))),
                                   "phases": []}
@@ -311,7 +334,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             floor_ms = floor_latencies(floor_page, floor_sent, range(first_seq, len(floor_sent) + 1))
             floor_stats = summary_ms(floor_ms)
             lat = stats["latency_ms"]
+            if receiver is not None:
+                with MongoClient(env["CALLERCARD_MONGO_URL"]) as mongo_client:
+                    deliveries = mongo_client[database].webhook_deliveries
+                    webhook_state = {status: deliveries.count_documents({"status": status})
+                                     for status in ("pending", "retrying", "delivered", "failed")}
             phase = {"rate": rate, "offered_s": round(offered, 2), "settled_s": round(settled, 1),
+                     **({"webhook_deliveries": webhook_state} if receiver is not None else {}),
                      "generator_lag_max_ms": round(lag_max * 1000, 1),
                      **stats, "floor_ms": floor_stats, "floor_publish_errors": len(floor_errors),
                      "ratio_to_floor": {q: round(lat[q] / floor_stats[q], 2) for q in ("p50", "p95", "p99", "max")
@@ -334,6 +363,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for process in reversed(processes):
             process.stop()
         await pbx.stop()
+        if receiver is not None:
+            receiver.close()
 
 
 def plot(result: dict[str, Any], samples: dict[str, dict[str, list[float]]], path: Path) -> None:
@@ -373,6 +404,8 @@ def main() -> None:
     parser.add_argument("--settle-seconds", type=float, default=3, help="quiet time that ends a phase")
     parser.add_argument("--late-seconds", type=float, default=120, help="a popup later than this is lost")
     store_argument(parser)
+    parser.add_argument("--webhook", choices=["none", "failing", "hanging"], default="none",
+                        help="a webhook endpoint for every event kind that answers 500 (failing) or never (hanging)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", action="store_true", help="py-spy the listener during --profile-rate")
     parser.add_argument("--profile-rate", type=float, default=50)

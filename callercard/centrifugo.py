@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from cent import AsyncClient, Disconnect, DisconnectRequest, InfoRequest, PublishRequest
+from cent import AsyncClient, BroadcastRequest, Disconnect, DisconnectRequest, InfoRequest, PublishRequest
 from cent.exceptions import CentError
 
 from callercard.agents import schemas as agents
@@ -21,6 +21,9 @@ from callercard.settings import Settings
 
 AGENT_ID_PATTERN = re.compile(agents.AGENT_ID_PATTERN)
 QUEUES_CHANNEL = "queues:status"
+# The wallboard's queues: only connections whose token lists it get it (a server-side subscription); no client may
+# subscribe to the `wallboard` namespace itself.
+WALLBOARD_CHANNEL = "wallboard:queues"
 
 
 class InvalidAgentId(ValueError):
@@ -39,6 +42,13 @@ CONNECTION_AUDIENCE = "centrifugo"
 API_AUDIENCE = "callercard-api"
 # Centrifugo disconnect codes 4500-4999 are the application's terminal ones: clients do not reconnect.
 ACCESS_ENDED_CODE = 4501
+
+
+def callbacks_channel(agent_id: str) -> str:
+    """The agent's callback worklist rows, as that agent may see them: user-limited like ``agent:#<id>``."""
+    if not AGENT_ID_PATTERN.match(agent_id):
+        raise InvalidAgentId(f"agent id {agent_id!r} must match {AGENT_ID_PATTERN.pattern}")
+    return f"callbacks:#{agent_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,27 @@ def connection_token(*, settings: Settings, agent_id: str, now: float | None = N
     token = jwt.encode({**claims, "aud": CONNECTION_AUDIENCE}, secret, algorithm="HS256")
     api_token = jwt.encode({**claims, "aud": API_AUDIENCE}, secret, algorithm="HS256")
     return ConnectionToken(token, api_token, channel, settings.centrifugo_websocket_url, expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenToken:
+    token: str  # for Centrifugo's connection only: a screen has no API credential
+    channel: str
+    websocket_url: str
+    expires_at: int
+
+
+def wallboard_token(*, settings: Settings, viewer: str, now: float | None = None) -> ScreenToken:
+    """A short-lived token for a wallboard screen: subscribed by Centrifugo itself to ``WALLBOARD_CHANNEL`` and
+    nothing else (its ``sub`` is no agent id, so no agent's channel either)."""
+    issued = int(now if now is not None else time.time())
+    expires_at = issued + settings.centrifugo_token_ttl_seconds
+    # aud: a connection token for Centrifugo only (where Centrifugo checks client.token.audience, this passes it;
+    # the API never takes it as a credential).
+    token = jwt.encode({"sub": f"wallboard:{viewer}"[:128], "iat": issued, "exp": expires_at,
+                        "channels": [WALLBOARD_CHANNEL], "aud": CONNECTION_AUDIENCE},
+                       settings.centrifugo_token_secret.get_secret_value(), algorithm="HS256")
+    return ScreenToken(token, WALLBOARD_CHANNEL, settings.centrifugo_websocket_url, expires_at)
 
 
 class InvalidConnectionToken(ValueError):
@@ -106,6 +137,9 @@ async def disconnect_agent(client: AsyncClient, *, agent_id: str, reason: str) -
     """
     await client.disconnect(DisconnectRequest(user=agent_id, disconnect=Disconnect(code=ACCESS_ENDED_CODE,
                                                                                    reason=reason)))
+async def broadcast(client: AsyncClient, *, channels: list[str], data: dict[str, object]) -> None:
+    """The same publication to several channels in one call; raises ``CentError`` subclasses."""
+    await client.broadcast(BroadcastRequest(channels=channels, data=data))
 
 
 async def health(client: AsyncClient) -> Health:

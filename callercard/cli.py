@@ -54,7 +54,7 @@ def run_api(settings: Settings, args: argparse.Namespace) -> int:
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     from worker import main as worker
 
-    worker.run(settings, concurrency=args.concurrency)
+    worker.run(settings, concurrency=args.concurrency, queues=args.queues.split(","))
     return 0
 
 
@@ -111,7 +111,13 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from callercard.customers.importer import ImportSummary, count_rows, import_customers
+    from callercard.dnc import services as dnc_services
     from callercard.dnc.importer import import_dnc
+    from callercard.dnc.schemas import DncChange
+    from callercard.webhooks.events import WebhookEmitter
+    from callercard.webhooks.schemas import EventKind
+    from worker.app import create_celery
+    from worker.queue import CeleryQueue
 
     path = Path(args.file)
     if not path.is_file():
@@ -138,8 +144,14 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
             if args.kind == "customers":
                 return await import_customers(db, path, region=region, area_code=area_code, announce=announce,
                                               progress=progress)
+            webhooks = WebhookEmitter(db=db, queue=CeleryQueue(create_celery(settings)))
+
+            async def changed(change: DncChange) -> None:  # other systems hear of it (webhooks)
+                data, key = dnc_services.changed_event(change)
+                await webhooks.emit(EventKind.DNC_CHANGED, data, key=key, occurred_at=change.at)
+
             return await import_dnc(db, path, region=region, area_code=area_code, by=f"import:{path.name}",
-                                    announce=announce, progress=progress)
+                                    announce=announce, changed=changed, progress=progress)
         finally:
             if unannounced:
                 print(f"callercard: Redis was unreachable; the API may answer old cards for up to "
@@ -173,6 +185,13 @@ def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _queues(value: str) -> str:
+    chosen = [q.strip() for q in value.split(",") if q.strip()]
+    if not chosen or set(chosen) - {"calls", "webhooks"}:
+        raise argparse.ArgumentTypeError("choose calls, webhooks or calls,webhooks")
+    return ",".join(chosen)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callercard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run the Celery worker")
     worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--queues", default="calls,webhooks", type=_queues,
+                        help="which work: calls (lookups, call records), webhooks (deliveries), or both (default)")
     worker.set_defaults(handler=run_worker)
 
     listener = commands.add_parser("listener", help="run the Asterisk AMI listener")
@@ -200,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="API keys: stored hashed, shown once")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key")
-    create.add_argument("--role", choices=["admin", "agent", "pbx", "crm"], required=True)
+    create.add_argument("--role", choices=["admin", "supervisor", "agent", "pbx", "crm"], required=True)
     create.add_argument("--agent", help="the agent id, for --role agent")
     create.add_argument("--name", help="who holds it (shown in audit trails)")
     revoke = actions.add_parser("revoke", help="revoke a key by id")

@@ -34,6 +34,12 @@ AGENTS = "agents"
 DNC = "dnc"
 DNC_HISTORY = "dnc_history"
 API_KEYS = "api_keys"
+HEARD_NAMES = "heard_names"
+CALLBACK_CLAIMS = "callback_claims"
+WEBHOOK_ENDPOINTS = "webhook_endpoints"
+WEBHOOK_DELIVERIES = "webhook_deliveries"
+COUNTERS = "counters"
+HEARD_NAMES_HISTORY = "heard_names_history"
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]  # what every store takes
@@ -123,6 +129,15 @@ INDEXES = (
     # Unique: a key is revoked by its id, which must name one key.
     Index(API_KEYS, "api_keys_by_key_id", (("key_id", ASCENDING),), "keys/store.py::revoke", unique=True),
     Index(API_KEYS, "api_keys_by_creation", (("created_at", ASCENDING),), "keys/store.py::all_keys"),
+    Index(HEARD_NAMES_HISTORY, "heard_names_history_by_number", (("number", ASCENDING), ("at", ASCENDING)),
+          "heard_names/store.py::history"),
+    Index(WEBHOOK_DELIVERIES, "webhook_deliveries_next",
+          (("endpoint_id", ASCENDING), ("status", ASCENDING), ("sequence", ASCENDING)),
+          "webhooks/store.py::head, the endpoint's oldest undelivered delivery"),
+    Index(WEBHOOK_DELIVERIES, "webhook_deliveries_log", (("endpoint_id", ASCENDING), ("sequence", DESCENDING)),
+          "webhooks/store.py::deliveries, the endpoint's log"),
+    Index(WEBHOOK_DELIVERIES, "webhook_deliveries_due", (("status", ASCENDING), ("next_attempt_at", ASCENDING)),
+          "webhooks/store.py::endpoints_due, the sweep"),
 )
 
 INDEX_OPTIONS_CONFLICT = 85  # these keys are indexed already, under another name: the query is served

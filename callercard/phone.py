@@ -172,3 +172,12 @@ def search_keys(e164: str) -> dict[str, str]:
     national = phonenumbers.national_significant_number(parsed)
     digits = e164.removeprefix("+")
     return {"e164": e164, "digits": digits, "national": national, "last10": digits[-10:], "last7": digits[-7:]}
+
+
+def national(e164: str, *, region: str = "RU") -> str:
+    """``e164`` the way people in ``region`` write it (``+79031112233`` → ``8 (903) 111-22-33`` in RU); numbers of
+    other countries in international format."""
+    parsed = phonenumbers.parse(e164, None)
+    if phonenumbers.region_code_for_number(parsed) == region.upper():
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

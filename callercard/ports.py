@@ -3,6 +3,7 @@
 - ``WorkerQueue``: hand work to the worker processes (``worker.queue.CeleryQueue``, over Celery and Redis).
 - ``PbxActions``: ask the PBX to act (``asterisk.actions.AmiActions``, AMI actions).
 - ``CardPublisher``: show card events to an agent (``callercard.calls.notifier.CardNotifier``, over Centrifugo).
+- ``WebhookTransport``: POST one webhook delivery to another system (``worker.webhook_http.HttpTransport``, httpx).
 
 Nothing under ``callercard/`` but the composition roots (``api/app.py``, ``cli.py``) imports ``worker`` or
 ``asterisk``: the domain names what it needs here, and ``tests/unit/test_layout.py`` keeps it that way.
@@ -19,6 +20,7 @@ from callercard.calls.state import Notice
 # The tasks the domain hands to the worker, by the names the worker registers them under.
 LOOKUP_CALLER = "callercard.lookup_caller"  # args [number as the PBX gives it], kwargs {"call_id"}: warm its card
 RECORD_CALL = "callercard.record_call"  # args [call record]: store a finished call's log record
+DELIVER_WEBHOOKS = "callercard.deliver_webhooks"  # args [endpoint id], kwargs {"force"}: send its due deliveries
 
 
 class WorkerQueue(Protocol):
@@ -61,3 +63,12 @@ class CardPublisher(Protocol):
         """Publish ``notice`` to its agent only; False when it was not delivered. Never raises.
 
         ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""
+
+
+class DeliveryFailed(Exception):
+    """The endpoint gave no HTTP answer (refused, timed out, TLS failed); the message says which."""
+
+
+class WebhookTransport(Protocol):
+    async def post(self, *, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body``; the endpoint's HTTP status (any). Raises ``DeliveryFailed`` when there is no answer."""

@@ -11,6 +11,7 @@ import json
 import re
 import string
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -202,6 +203,10 @@ class Settings(BaseSettings):
     internal_call_popups: bool = True
     # Callbacks and click-to-dial: the agent's phone rings first, then this context dials the customer.
     originate_context: str = Field(default="pstn", min_length=1, max_length=80)
+    # The callback worklist: a missed call counts only if the caller waited at least this long (60: the original
+    # service's "did not get an answer within a minute"); a claim on a row lapses after this long.
+    callback_min_wait_seconds: float = Field(default=0, ge=0, le=3600)
+    callback_claim_seconds: float = Field(default=300, ge=1, le=86400)
 
     # Credentials of the API's callers
     pbx_api_key: SecretStr
@@ -210,6 +215,20 @@ class Settings(BaseSettings):
     # Phone numbers
     default_region: str = Field(default="RU", min_length=2, max_length=2)
     default_area_code: str | None = Field(default=None, pattern=r"^\d{1,5}$")
+
+    # Webhooks: admins' endpoints get signed JSON deliveries, retried with exponential backoff (base, 2 x base, ...
+    # at most retry_max apart) until delivered or max_attempts; https only unless allow_http (tests, dev).
+    webhook_allow_http: bool = False
+    webhook_ca_file: str | None = Field(default=None, description="extra CA certificates (PEM) endpoints may use")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0, le=3600)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+
+    # The supervisors' wallboard: answered within this many seconds in the queue meets the service level; "today"
+    # is the day in this time zone (an IANA name, e.g. Europe/Moscow).
+    service_level_seconds: float = Field(default=20, ge=0, le=3600)
+    wallboard_timezone: str = Field(default="UTC", min_length=1, max_length=64)
 
     # HTTP API
     api_host: str = "127.0.0.1"
@@ -248,6 +267,19 @@ class Settings(BaseSettings):
     _split_lists = field_validator("inbound_contexts", "cors_origins", mode="before")(_split_csv)
     _parse_sources = field_validator("lookup_sources", mode="before")(_json_list)
     _check_sources = field_validator("lookup_sources")(_check_sources)
+
+    @field_validator("wallboard_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Moscow") from error
+        return value
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.wallboard_timezone)
 
     @field_validator("default_region")
     @classmethod

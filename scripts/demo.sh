@@ -32,6 +32,8 @@ for agent_id, body in json.load(open("callercard/demo/agents.json")).items():
     urllib.request.urlopen(request, timeout=5)
 print("demo agents: anna (201), boris (202), vera (203)")
 PY
+# A supervisor's key for the wallboard (a new one each run; `callercard keys list` / `revoke` manage them).
+supervisor_key=$(.venv/bin/callercard keys create --role supervisor --name "Demo supervisor" | tail -n 1)
 
 # The simulated PBX: real recorded Asterisk sessions (agents joining a line, a ring-all call Vera answers,
 # a missed call, a declined call, ...), replayed in turn and in a loop with fresh call ids, to the real listener.
@@ -48,6 +50,7 @@ sleep 3
 echo
 echo "callercard is running: $url"
 echo "  OPEN THIS: $url/demo   (pick Anna, Boris or Vera; calls arrive every few seconds)"
+echo "  wallboard: $url/wallboard#key=$supervisor_key"
 echo "  status:    curl $url/status"
 echo "  call log:  curl -H \"Authorization: Bearer \$CALLERCARD_ADMIN_API_KEY\" $url/api/v1/calls"
 echo "  lookup:    curl \"$url/api/v1/lookup/name?number=84951234567&api_key=\$CALLERCARD_PBX_API_KEY\""

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from celery import Celery
 
+from callercard.ports import DELIVER_WEBHOOKS
 from callercard.settings import Settings
+
+# Webhook deliveries have a queue of their own: a worker can be given to them alone (``--queues webhooks``), so
+# endpoints that hang cost only that worker's time, never the lookups' or the call records'.
+QUEUES = {"calls": "callercard", "webhooks": "callercard-webhooks"}
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -17,7 +22,8 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="callercard",
+        task_default_queue=QUEUES["calls"],
+        task_routes={DELIVER_WEBHOOKS: {"queue": QUEUES["webhooks"]}},
         result_expires=3600,
         broker_connection_retry_on_startup=True,
         # A killed worker's unacknowledged tasks go back to the queue once the visibility timeout has passed; the

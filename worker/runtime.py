@@ -11,23 +11,31 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
+from cent import AsyncClient as CentClient
 
-from callercard import mongo, redis_state
+from callercard import centrifugo, mongo, redis_state
 from callercard.lookup.services import CardLookup
 from callercard.mongo import Database
+from callercard.ports import WorkerQueue
 from callercard.settings import Settings
+from callercard.webhooks.events import WebhookEmitter
 from crm.card_lookup import card_lookup
+from worker.webhook_http import HttpTransport
 
 T = TypeVar("T")
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, queue: WorkerQueue) -> None:
         self.settings = settings
+        self.queue = queue  # tasks handing work on (a webhook endpoint to drain)
+        self._webhooks: WebhookEmitter | None = None
+        self._transport: HttpTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mongo: mongo.MongoClient | None = None
         self._redis: aioredis.Redis | None = None
         self._lookup: CardLookup | None = None
+        self._cent: CentClient | None = None
 
     @property
     def db(self) -> Database:
@@ -47,6 +55,24 @@ class WorkerRuntime:
         if self._redis is None:
             self._redis = redis_state.connect(self.settings)
         return self._redis
+
+    @property
+    def cent(self) -> CentClient:
+        if self._cent is None:
+            self._cent = centrifugo.connect(self.settings)
+        return self._cent
+
+    @property
+    def webhooks(self) -> WebhookEmitter:
+        if self._webhooks is None:
+            self._webhooks = WebhookEmitter(db=self.db, queue=self.queue)
+        return self._webhooks
+
+    @property
+    def webhook_transport(self) -> HttpTransport:
+        if self._transport is None:
+            self._transport = HttpTransport(self.settings)
+        return self._transport
 
     def run(self, work: Callable[[WorkerRuntime], Awaitable[T]]) -> T:
         if self._loop is None or self._loop.is_closed():

@@ -32,6 +32,7 @@ class AgentToken(BaseModel):
     token: str = Field(description="Centrifugo connection token: connects and reads only the agent's channel")
     api_token: str = Field(description="the API credential acting as this agent (Authorization: Bearer); it ends "
                                        "when it expires or the agent is disabled or removed")
-    channel: str
+    channel: str = Field(description="the agent's card events: agent:#<agent_id>")
+    callbacks_channel: str = Field(description="the agent's callback worklist rows: callbacks:#<agent_id>")
     websocket_url: str
     expires_at: int = Field(description="Unix time, seconds")

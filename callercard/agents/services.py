@@ -28,6 +28,7 @@ async def issue_token(*, db: Database, settings: Settings, agent_id: str) -> Age
         raise Conflict(f"agent {agent_id!r} is disabled", agent_id=agent_id)
     token = centrifugo.connection_token(settings=settings, agent_id=agent_id)
     return AgentToken(token=token.token, api_token=token.api_token, channel=token.channel,
+                      callbacks_channel=centrifugo.callbacks_channel(agent_id),
                       websocket_url=token.websocket_url, expires_at=token.expires_at)
 
 

@@ -26,11 +26,15 @@ from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
 from callercard.dnc import http as dnc_http
+from callercard.heard_names import http as heard_names_http
 from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
 from callercard.lookup import numbers_http
 from callercard.lookup.local_cache import LocalCardCache, keep_fresh
 from callercard.settings import Settings
+from callercard.wallboard import http as wallboard_http
+from callercard.webhooks import http as webhooks_http
+from callercard.webhooks.events import WebhookEmitter, sweep_forever
 from callercard.widget import http as widget_http
 from crm.card_lookup import card_lookup
 from worker.app import create_celery
@@ -50,28 +54,34 @@ def create_app(settings: Settings) -> FastAPI:
         local_cards = LocalCardCache(max_entries=settings.lookup_local_cache_entries,
                                      ttl_seconds=settings.lookup_local_cache_seconds)
         lookup = card_lookup(settings, db=db, local=local_cards)
+        queue = CeleryQueue(create_celery(settings))
+        webhooks = WebhookEmitter(db=db, queue=queue)
         call_service = CallFlowService(settings=settings, tracker=tracker, lookup=lookup,
-                                       notifier=CardNotifier(cent_client),
-                                       queue=CeleryQueue(create_celery(settings)), screens=screens)
+                                       notifier=CardNotifier(cent_client), queue=queue, screens=screens,
+                                       webhooks=webhooks)
         pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
                                     secret=settings.ami_secret.get_secret_value(),
                                     timeout=settings.ami_action_timeout_ms / 1000))
         pbx_calls = HttpCallFlow(tracker=tracker)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
                                       pbx_calls=pbx_calls, call_service=call_service, pbx=pbx,
-                                      screens=screens, local_cards=local_cards, lookup=lookup, indexes=indexes)
+                                      screens=screens, local_cards=local_cards, lookup=lookup, indexes=indexes,
+                                      queue=queue, webhooks=webhooks)
         index_upkeep = asyncio.create_task(indexes.run())  # in the background: lookups never wait on it
         consumer = asyncio.create_task(call_service.run())
         expiry = asyncio.create_task(expire_idle_calls_forever(
             flow=pbx_calls, submit=call_service.submit, call_idle_seconds=settings.pbx_events_call_idle_seconds,
             ring_idle_seconds=settings.pbx_events_ring_idle_seconds))
         card_changes = asyncio.create_task(keep_fresh(local_cards, redis_client))
+        events = asyncio.create_task(webhooks.run())
+        sweep = asyncio.create_task(sweep_forever(db=db, queue=queue))
         try:
             yield
         finally:
             await call_service.shutdown(timeout=5)  # a restart loses no queued card event or call record
-            consumer.cancel()
-            expiry.cancel()
+            await webhooks.flush(timeout=3)
+            for task in (consumer, expiry, events, sweep):
+                task.cancel()
             card_changes.cancel()
             index_upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,6 +111,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(desk_http.router)
     app.include_router(lines_http.router)
     app.include_router(callbacks_http.router)
+    app.include_router(heard_names_http.router)
+    app.include_router(webhooks_http.router)
+    app.include_router(wallboard_http.router)
     app.include_router(widget_http.router)
     if settings.demo_enabled:  # a login-free token endpoint: never mounted otherwise
         app.include_router(widget_http.demo_router)

@@ -31,6 +31,7 @@ from callercard.keys import store as keys_store
 class Role(StrEnum):
     PBX = "pbx"
     AGENT = "agent"
+    SUPERVISOR = "supervisor"  # watches the lines: the wallboard
     ADMIN = "admin"
     CRM = "crm"  # a CRM telling callercard which numbers' data changed
 
@@ -143,6 +144,7 @@ AdminOnly = Annotated[Caller, Depends(require(Role.ADMIN))]
 AgentOrAdmin = Annotated[Caller, Depends(require(Role.AGENT, Role.ADMIN))]
 AnyCaller = Annotated[Caller, Depends(require(Role.PBX, Role.AGENT, Role.ADMIN))]
 CrmOrAdmin = Annotated[Caller, Depends(require(Role.CRM, Role.ADMIN))]
+SupervisorOrAdmin = Annotated[Caller, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 
 
 def ensure_own_agent(caller: Caller, agent_id: str) -> None:

@@ -20,8 +20,9 @@ from callercard.calls.redis_screens import Screens
 from callercard.lookup.local_cache import LocalCardCache
 from callercard.lookup.services import CardLookup
 from callercard.mongo import Database, IndexUpkeep
-from callercard.ports import PbxActions
+from callercard.ports import PbxActions, WorkerQueue
 from callercard.settings import Settings
+from callercard.webhooks.events import WebhookEmitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class Services:
     local_cards: LocalCardCache
     lookup: CardLookup
     indexes: IndexUpkeep
+    queue: WorkerQueue
+    webhooks: WebhookEmitter
 
     async def cards_changed(self, numbers: list[str]) -> None:
         """After a write this process made: forget here at once, and tell the other API processes."""

@@ -12,6 +12,7 @@ from callercard.api.deps import Services
 
 AgentIdPath = Annotated[AgentId, Path(description="agent id: lowercase letters, digits, '.', '_', '-'")]
 CallIdPath = Annotated[str, Path(max_length=128, description="the call id (Asterisk's Linkedid)")]
+NumberPath = Annotated[str, Path(description="the number in any format", max_length=64)]
 
 
 def parse_number(raw: str, services: Services, *, field: str = "number") -> phone.Number:

@@ -26,9 +26,11 @@ from callercard.calls.outbox import TaskOutbox
 from callercard.calls.records import call_record
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
+from callercard.calls.webhook_events import CallEvents
 from callercard.lookup.services import CardLookup
 from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
+from callercard.webhooks.events import WebhookEmitter
 
 log = logging.getLogger(__name__)
 # A ringing this far behind the PBX (a slow or down Centrifugo delays the queue) is dropped once its ring is over.
@@ -49,8 +51,9 @@ class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
     def __init__(self, *, settings: Settings, tracker: CallTracker, lookup: CardLookup, notifier: CardPublisher,
-                 queue: WorkerQueue, screens: Screens | None = None) -> None:
+                 queue: WorkerQueue, screens: Screens | None = None, webhooks: WebhookEmitter | None = None) -> None:
         self.settings = settings
+        self._events = CallEvents(webhooks)  # for other systems (webhooks); queued, never awaited here
         self._screens = screens
         self.tracker = tracker
         self._lookup = lookup
@@ -129,6 +132,7 @@ class CallFlowService:
             if self._stale_ringing(notice, received):
                 log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
                             notice.agent_id, time.monotonic() - received)
+                self._call_event(notice, direction="inbound", card=None)
                 continue
             if notice.event is CardEvent.CARD and not self._on_screen(notice):
                 continue  # the call left the agent's screen before its card was found
@@ -141,6 +145,7 @@ class CallFlowService:
                                         still_wanted=functools.partial(self._still_wanted, notice, received))
             if not self._stale_ringing(notice, received):  # dropped while retrying: not on the agent's screen
                 await self._remember_screen(notice, direction=direction, card=card)
+            self._call_event(notice, direction=direction, card=card)  # after the popup: it never waits on this
             awaited = (notice.call_id, notice.agent_id)
             if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
                     and awaited not in self._card_awaited:
@@ -149,12 +154,18 @@ class CallFlowService:
         for call in effects.finished:
             self._directions.pop(call.call_id, None)
             record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
-                                 area_code=self.settings.default_area_code)
+                                 area_code=self.settings.default_area_code,
+                                 callback_min_wait=self.settings.callback_min_wait_seconds)
             self.outbox.put(RECORD_CALL, [record], {})
+            self._events.finished(record, ended_at=call.ended_at)
             task = self._cards.pop(call.call_id, None)
             self._card_late.discard(call.call_id)
             if task is not None and not task.done():
                 task.cancel()
+
+    def _call_event(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
+        call = self.tracker.calls.get(notice.call_id)
+        self._events.notice(notice, direction=direction, number=call.number if call else None, card=card)
 
     async def _card_when_found(self, shown: Notice) -> None:
         """The lookup outlived the ringing's wait for it: send the card once found, behind the call's other events."""

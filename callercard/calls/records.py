@@ -15,7 +15,19 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str | None = None) -> dict[str, Any]:
+def callback_of(*, outcome: str, kind: str, wait_seconds: float | None, min_wait: float) -> dict[str, Any]:
+    """Whether a call goes on the callback worklist: missed, from a callable number, and (the policy) the caller
+    waited at least ``min_wait`` seconds. A missed call the policy leaves off says why."""
+    if outcome not in MISSED or kind != "e164":
+        return {"needed": False, "done": False}
+    if (wait_seconds or 0.0) < min_wait:
+        return {"needed": False, "done": False,
+                "why_not": f"waited {wait_seconds or 0:g} s; a callback needs {min_wait:g} s (callback policy)"}
+    return {"needed": True, "done": False}
+
+
+def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str | None = None,
+                callback_min_wait: float = 0.0) -> dict[str, Any]:
     """A JSON-ready record (datetimes as ISO-8601): what the worker stores under ``_id = call_id``."""
     try:
         number = phone.normalize(call.number, region=region, default_area_code=area_code)
@@ -27,6 +39,7 @@ def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str
     first_answer = answered[0].answered_at if answered else None
     talk_end = call.ended_at
     legs = [call.legs[key] for key in call.leg_order]
+    wait_seconds = _seconds(call.entered_at, first_answer or call.ended_at)
     return {
         "call_id": call.call_id,
         "caller": {"number": call.number, "e164": e164, "kind": kind},
@@ -42,9 +55,10 @@ def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str
         "first_ring_at": call.first_ring_at.isoformat() if call.first_ring_at else None,
         "answered_at": first_answer.isoformat() if first_answer else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-        "wait_seconds": _seconds(call.entered_at, first_answer or call.ended_at),
+        "wait_seconds": wait_seconds,
         "talk_seconds": _seconds(first_answer, talk_end) if first_answer else 0.0,
         "outcome": outcome.value,
-        # Missed calls from a callable number form the callback list.
-        "callback": {"needed": outcome.value in MISSED and kind == "e164", "done": False},
+        # Missed calls from a callable number (that waited long enough) form the callback list.
+        "callback": callback_of(outcome=outcome.value, kind=kind, wait_seconds=wait_seconds,
+                                min_wait=callback_min_wait),
     }

@@ -131,5 +131,37 @@ async def mark_callbacks_done(db: Database, *, query: dict[str, Any], by: str, a
     return result.modified_count
 
 
+def open_callbacks_of(e164: str) -> dict[str, Any]:
+    """Every open callback of one number, whoever may see it."""
+    return {**callback_filter(agent_id=None, lines=[]), "caller.e164": e164}
+
+
+async def close_for_answered_call(db: Database, *, e164: str, answered_call: str, before: datetime,
+                                  at: datetime) -> list[dict[str, Any]]:
+    """The caller got through (``answered_call``, which entered at ``before``): their earlier missed calls are
+    done (``done_by: "answered_call"``). Returns the calls it closed."""
+    query = {**open_callbacks_of(e164), "entered_at": {"$lt": before}}
+    closing = [doc async for doc in db[CALLS].find(query, {"_id": 0})]
+    if closing:
+        await db[CALLS].update_many({**query, "_id": {"$in": [doc["call_id"] for doc in closing]}}, {"$set": {
+            "callback.done": True, "callback.done_by": "answered_call", "callback.done_at": at,
+            "callback.via": "answered_call", "callback.answered_call": answered_call}})
+    return closing
+
+
+async def answered_after(db: Database, *, e164: str, after: datetime) -> tuple[str, datetime] | None:
+    """(id, entered_at) of an answered call from ``e164`` that entered after ``after``, if any."""
+    doc = await db[CALLS].find_one({"caller.e164": e164, "outcome": "answered", "entered_at": {"$gt": after}},
+                                   {"call_id": 1, "entered_at": 1})
+    return (str(doc["call_id"]), doc["entered_at"]) if doc else None
+
+
+async def latest_done_callback(db: Database, *, query: dict[str, Any], e164: str) -> dict[str, Any] | None:
+    """The newest missed call of ``e164`` matching ``query`` (a ``callback_filter``) that is done already."""
+    done = {**query, "caller.e164": e164, "callback.done": True}
+    cursor = db[CALLS].find(done, {"_id": 0}).sort("entered_at", DESCENDING).limit(1)
+    return next(iter([doc async for doc in cursor]), None)
+
+
 async def matches(db: Database, *, call_id: str, query: dict[str, Any]) -> bool:
     return await db[CALLS].count_documents({**query, "_id": call_id}, limit=1) > 0

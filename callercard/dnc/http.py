@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from callercard.api.auth import AdminOnly, AgentOrAdmin, AnyCaller
 from callercard.api.deps import ServicesDep
-from callercard.api.params import dialable_number
+from callercard.api.params import NumberPath, dialable_number
 from callercard.dnc import services, store
 from callercard.dnc.schemas import DncChange, DncEntry, DncIn, DncReason
 from callercard.errors import NotFound
+from callercard.webhooks.schemas import EventKind
 
 router = APIRouter(prefix="/api/v1/dnc", tags=["do-not-call"])
-NumberPath = Annotated[str, Path(description="the number in any format", max_length=64)]
+
+
+def _changed(svc: ServicesDep, change: DncChange) -> None:
+    data, key = services.changed_event(change)
+    svc.webhooks.submit(EventKind.DNC_CHANGED, data, key=key, occurred_at=change.at)
 
 
 @router.get("/check", summary="Is this number flagged? '1' or '0' for the dialplan; JSON on request",
@@ -55,9 +60,10 @@ async def list_entries(svc: ServicesDep, _caller: AdminOnly, reason: DncReason |
 async def flag(svc: ServicesDep, caller: AgentOrAdmin, number: NumberPath, body: DncIn,
                response: Response) -> DncEntry:
     e164 = dialable_number(number, svc)
-    created = await services.flag(svc.db, e164=e164, incoming=body, by=caller.name)
+    change = await services.flag(svc.db, e164=e164, incoming=body, by=caller.name)
     await svc.cards_changed([e164])
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    _changed(svc, change)
+    response.status_code = status.HTTP_201_CREATED if change.action == "flag" else status.HTTP_200_OK
     entry = await store.get(svc.db, e164)
     assert entry is not None
     return entry
@@ -75,8 +81,9 @@ async def get_entry(svc: ServicesDep, _caller: AgentOrAdmin, number: NumberPath)
 @router.delete("/{number}", status_code=status.HTTP_204_NO_CONTENT, summary="Unflag a number (history is kept)")
 async def unflag(svc: ServicesDep, caller: AdminOnly, number: NumberPath) -> Response:
     e164 = dialable_number(number, svc)
-    await services.unflag(svc.db, e164=e164, by=caller.name)
+    change = await services.unflag(svc.db, e164=e164, by=caller.name)
     await svc.cards_changed([e164])
+    _changed(svc, change)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

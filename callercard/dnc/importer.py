@@ -12,7 +12,7 @@ from tqdm import tqdm
 from callercard import phone
 from callercard.customers.importer import ImportSummary, read_rows
 from callercard.dnc import services
-from callercard.dnc.schemas import DncIn
+from callercard.dnc.schemas import DncChange, DncIn
 from callercard.errors import InvalidInput, describe_validation_error
 from callercard.mongo import Database
 
@@ -23,10 +23,11 @@ def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
 
 async def import_dnc(db: Database, path: Path, *, region: str, area_code: str | None, by: str,
                      announce: Callable[[list[str]], Awaitable[None]],
+                     changed: Callable[[DncChange], Awaitable[None]] | None = None,
                      progress: tqdm[Any] | None = None) -> ImportSummary:
     """Flag every valid row (``flagged_by`` from the file when present); an identical entry is left alone.
 
-    ``announce`` is handed each flagged number once the store has it.
+    ``announce`` is handed each flagged number once the store has it, ``changed`` each audited change.
     """
     summary = ImportSummary()
     for line_number, row in read_rows(path, csv_row=_csv_row):
@@ -50,9 +51,11 @@ async def import_dnc(db: Database, path: Path, *, region: str, area_code: str | 
                 incoming.reason, incoming.note, incoming.expires_at):
             summary.unchanged += 1
             continue
-        created = await services.flag(db, e164=e164, incoming=incoming, by=str(row.get("flagged_by") or by))
+        change = await services.flag(db, e164=e164, incoming=incoming, by=str(row.get("flagged_by") or by))
         await announce([e164])
-        if created:
+        if changed is not None:
+            await changed(change)
+        if change.action == "flag":
             summary.created += 1
         else:
             summary.updated += 1

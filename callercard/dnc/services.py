@@ -23,8 +23,9 @@ def is_active(entry: DncEntry, now: datetime) -> bool:
     return entry.expires_at is None or entry.expires_at > now
 
 
-async def flag(db: Database, *, e164: str, incoming: DncIn, by: str, now: datetime | None = None) -> bool:
-    """Flag or edit; True when the number was not flagged before (expired entries count as not flagged)."""
+async def flag(db: Database, *, e164: str, incoming: DncIn, by: str, now: datetime | None = None) -> DncChange:
+    """Flag or edit; the change as audited (``action`` ``flag`` when the number was not flagged before: expired
+    entries count as not flagged, ``edit`` otherwise)."""
     stamp = now or datetime.now(UTC)
     existing = await store.get(db, e164)
     created = existing is None or not is_active(existing, stamp)
@@ -32,15 +33,23 @@ async def flag(db: Database, *, e164: str, incoming: DncIn, by: str, now: dateti
                      flagged_by=by if created or existing is None else existing.flagged_by,
                      flagged_at=stamp if created or existing is None else existing.flagged_at)
     await store.put(db, entry)
-    await store.record(db, DncChange(number=e164, action="flag" if created else "edit", by=by, at=stamp,
-                                     reason=incoming.reason, note=incoming.note, expires_at=incoming.expires_at))
-    return created
+    change = DncChange(number=e164, action="flag" if created else "edit", by=by, at=stamp, reason=incoming.reason,
+                       note=incoming.note, expires_at=incoming.expires_at)
+    await store.record(db, change)
+    return change
 
 
-async def unflag(db: Database, *, e164: str, by: str, now: datetime | None = None) -> None:
+async def unflag(db: Database, *, e164: str, by: str, now: datetime | None = None) -> DncChange:
     if not await store.remove(db, e164):
         raise NotFound(f"{e164} is not on the do-not-call list", number=e164)
-    await store.record(db, DncChange(number=e164, action="unflag", by=by, at=now or datetime.now(UTC)))
+    change = DncChange(number=e164, action="unflag", by=by, at=now or datetime.now(UTC))
+    await store.record(db, change)
+    return change
+
+
+def changed_event(change: DncChange) -> tuple[dict[str, object], str]:
+    """The ``dnc.changed`` webhook event's data and key (one event per audited change)."""
+    return change.model_dump(mode="json"), f"{change.number}/{change.action}/{change.at.isoformat()}"
 
 
 async def active_entry(db: Database, e164: str, now: datetime | None = None) -> DncEntry | None:

@@ -32,14 +32,18 @@ class BoardPublisher:
         self._cent = cent
         self._changed: asyncio.Queue[str] = asyncio.Queue()
 
-    def observe(self, event: Mapping[str, str]) -> None:
+    def observe(self, event: Mapping[str, str]) -> str | None:
+        """Apply one event; the queue whose line status changed, if any."""
         queue = self.board.observe(event)
         if queue is not None:
             self._changed.put_nowait(queue)
+        return queue
 
-    def replace(self, entries: Iterable[Mapping[str, str]]) -> None:
-        for queue in sorted(self.board.replace(entries)):
+    def replace(self, entries: Iterable[Mapping[str, str]]) -> set[str]:
+        changed = self.board.replace(entries)
+        for queue in sorted(changed):
             self._changed.put_nowait(queue)
+        return changed
 
     async def run(self) -> None:
         while True:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from callercard.heard_names.schemas import HeardName
 from callercard.lookup.sources import FoundAccount
 from callercard.phone import Number, NumberKind
 
@@ -48,6 +49,8 @@ class Card(BaseModel):
     accounts: list[AccountRef]
     do_not_call: dict[str, Any] | None = None
     recent_calls: dict[str, Any] | None = None
+    heard: list[HeardName] = Field(default_factory=list,
+                                   description="names agents confirmed on this number's calls, most likely first")
     degraded: bool = Field(default=False, description="true when the store or a lookup source did not answer in time "
                                                      "or failed: the card may lack accounts")
     degraded_sources: list[SourceProblem] = Field(default_factory=list, description="which, and why")

@@ -42,9 +42,10 @@ async def lookup_name(
     ascii: Annotated[bool, Query(description="transliterate to ASCII for phones without Unicode")] = False,
     max_length: Annotated[int | None, Query(ge=1, le=200, description="cut the name to this length")] = None,
 ) -> PlainTextResponse:
-    """Empty for unknown and withheld numbers, so desk phones fall back to showing the number."""
+    """Empty for unknown and withheld numbers, so desk phones fall back to showing the number; an unknown number
+    whose caller gave a name an agent confirmed shows that name."""
     card = await _card(number, services)
-    name = card.display_name if card.kind is CardKind.KNOWN else ""
+    name = card.display_name if card.kind is CardKind.KNOWN or card.heard else ""
     headers = {"X-Callercard-Degraded": "1"} if card.degraded else None
     return PlainTextResponse(names.for_phone_display(name, ascii_only=ascii, max_length=max_length),
                              headers=headers)

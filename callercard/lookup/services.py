@@ -23,6 +23,8 @@ from callercard import phone
 from callercard.calls.store import recent_calls
 from callercard.dnc import services as dnc_services
 from callercard.health import Health
+from callercard.heard_names import services as heard_names
+from callercard.heard_names.ranking import merge_into_card
 from callercard.lookup import store as card_store
 from callercard.lookup.asking import SourceQuery
 from callercard.lookup.cards import Card, CardKind, SourceProblem, build_card
@@ -97,8 +99,8 @@ class CardLookup:
         loop = asyncio.get_running_loop()
         deadline = None if budget_seconds is None else loop.time() + budget_seconds
         reads = asyncio.gather(card_store.read(self._db, e164), recent_calls(self._db, e164),
-                               dnc_services.active_entry(self._db, e164))
-        cached, history, flagged = await asyncio.wait_for(reads, budget_seconds)
+                               dnc_services.active_entry(self._db, e164), heard_names.heard_on(self._db, e164))
+        cached, history, flagged, heard = await asyncio.wait_for(reads, budget_seconds)
         found = card_store.usable(cached, sources=self.signature, now=datetime.now(UTC))
         until: datetime | None
         if found is not None:
@@ -111,8 +113,8 @@ class CardLookup:
             accounts, problems = query.so_far()
             card, until = build_card(number, accounts, degraded_by=problems), query.expires_at
         # What changes on its own is merged on read, never cached with the card: one line per field.
-        return card.model_copy(update={"recent_calls": history,
-                                       "do_not_call": dnc_services.card_field(flagged)}), until
+        card = card.model_copy(update={"recent_calls": history, "do_not_call": dnc_services.card_field(flagged)})
+        return merge_into_card(card, heard), until  # names heard: callercard/heard_names
 
     def _query(self, e164: str, *, rev: int, replace: bool) -> SourceQuery:
         """The question being asked about ``e164`` since its ``rev``, or a new one."""

@@ -50,7 +50,7 @@ async def api_with_pbx(settings: Settings, fault_env: dict[str, str], start) -> 
     await simulator.stop()
 
 
-@pytest.mark.parametrize("credential", ["none", "pbx", "agent", "agent_token", "admin", "crm"])
+@pytest.mark.parametrize("credential", ["none", "pbx", "agent", "agent_token", "supervisor", "admin", "crm"])
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         credential: str, settings: Settings, db: AsyncDatabase, admin_api: httpx.AsyncClient, api_with_pbx: str,
         tmp_path: Path) -> None:
@@ -59,6 +59,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     keys = {"none": None, "pbx": settings.pbx_api_key.get_secret_value(),
             "admin": settings.admin_api_key.get_secret_value(),
             "agent": (await keys_store.create(db, role="agent", name="anna", agent_id="anna"))[1],
+            "supervisor": (await keys_store.create(db, role="supervisor", name="olga"))[1],
             "crm": (await keys_store.create(db, role="crm", name="the CRM"))[1],
             # The widget's credential: the agent's API token from the token endpoint.
             "agent_token": (await admin_api.post("/api/v1/agents/anna/token")).json()["api_token"]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from callercard.settings import Settings
 from tests.factories import account
 from tests.support.pbx import recorded_pbx
 
-ROLES = ("pbx", "agent", "admin", "crm")
+ROLES = ("pbx", "agent", "supervisor", "admin", "crm")
 PUBLIC = frozenset(ROLES) | {"none"}
 NUMBER = "84951234567"  # on the do-not-call list in these tests
 CALLBACK_NUMBER = "84957654321"
@@ -59,12 +59,41 @@ ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/api/v1/agents/{agent_id}/lines", {}, frozenset({"agent", "admin"})),
     ("PUT", "/api/v1/agents/{agent_id}/line", {"json": {"line": 1}}, frozenset({"agent", "admin"})),
     ("GET", "/api/v1/callbacks", {}, frozenset({"agent", "admin"})),
-    ("POST", "/api/v1/callbacks/{call_id}/call", {"json": {"agent_id": "anna"}}, frozenset({"agent", "admin"})),
-    ("POST", "/api/v1/callbacks:done", {"json": {"call_ids": ["1.1"]}}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/callbacks/{number}/claim", {"json": {"agent_id": "anna"}, "path": {"number": CALLBACK_NUMBER}},
+     frozenset({"agent", "admin"})),
+    ("DELETE", "/api/v1/callbacks/{number}/claim", {"path": {"number": CALLBACK_NUMBER}},
+     frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/callbacks/{number}/call", {"json": {"agent_id": "anna"}, "path": {"number": CALLBACK_NUMBER}},
+     frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/callbacks:done", {"json": {"numbers": [CALLBACK_NUMBER]}}, frozenset({"agent", "admin"})),
+    ("PUT", "/api/v1/calls/{call_id}/speaker", {"json": {"name": "Ivan Petrov"}, "path": {"call_id": "1.2"}},
+     frozenset({"agent", "admin"})),
+    ("DELETE", "/api/v1/calls/{call_id}/speaker", {"path": {"call_id": "1.2"}}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/numbers/{number}/names", {}, frozenset({"agent", "admin"})),
+    ("GET", "/api/v1/numbers/{number}/names/history", {}, frozenset({"admin"})),
     ("POST", "/api/v1/agents/{agent_id}/dial", {"json": {"number": CALLBACK_NUMBER}}, frozenset({"agent", "admin"})),
+    ("POST", "/api/v1/webhooks", {"json": {"url": "https://hooks.example/calls", "events": ["call.ended"]}},
+     frozenset({"admin"})),
+    ("GET", "/api/v1/webhooks", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/webhooks/{endpoint_id}", {}, frozenset({"admin"})),
+    ("PUT", "/api/v1/webhooks/{endpoint_id}", {"json": {"url": "https://hooks.example/x", "events": ["dnc.changed"]}},
+     frozenset({"admin"})),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries", {}, frozenset({"admin"})),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/retry", {}, frozenset({"admin"})),
+    ("GET", "/api/v1/wallboard", {}, frozenset({"supervisor", "admin"})),
+    ("POST", "/api/v1/wallboard/token", {}, frozenset({"supervisor", "admin"})),
     ("GET", "/widget/callercard.js", {}, PUBLIC),
 ]
-PATH_VALUES = {"account_id": "C-1", "agent_id": "anna", "call_id": "1.1", "number": NUMBER}
+PATH_VALUES = {"account_id": "C-1", "agent_id": "anna", "call_id": "1.1", "number": NUMBER,
+               "endpoint_id": "wh_access", "delivery_id": "dlv_access"}
+ENDPOINT = {"_id": "wh_access", "url": "https://hooks.example/calls", "events": ["call.ended"], "description": "",
+            "enabled": False, "secret": "whsec_access-test-secret", "created_at": datetime(2026, 11, 22, tzinfo=UTC),
+            "created_by": "admin"}
+FAILED_DELIVERY = {"_id": "dlv_access", "endpoint_id": "wh_access", "event_id": "evt_access", "event": "call.ended",
+                   "sequence": 1, "body": "{}", "status": "failed", "attempts": 10, "last_status": 500,
+                   "last_error": "HTTP 500", "created_at": datetime(2026, 11, 22, tzinfo=UTC), "next_attempt_at": None,
+                   "delivered_at": None}
 
 
 MISSED_CALL = {
@@ -75,8 +104,24 @@ MISSED_CALL = {
     "callback": {"needed": True, "done": False}}
 
 
-async def reopen_the_missed_call(db: AsyncDatabase) -> None:
-    await db["calls"].update_one({"_id": "1.1"}, {"$set": {"callback": {"needed": True, "done": False}}})
+ANSWERED_CALL = {**MISSED_CALL, "call_id": "1.2", "caller": {"number": NUMBER, "e164": "+74951234567", "kind": "e164"},
+                 "answered_by": ["anna"], "outcome": "answered", "entered_at": "2026-11-22T09:00:00+00:00",
+                 "callback": {"needed": False, "done": False}}
+
+
+async def prepare(db: AsyncDatabase, route: tuple[str, str, dict[str, Any], frozenset[str]]) -> None:
+    """What each role's request needs: an open missed call to call back, a claim to release."""
+    method, path = route[0], route[1]
+    if path.startswith("/api/v1/callbacks/{number}/"):
+        await db["calls"].update_one({"_id": "1.1"}, {"$set": {"callback": {"needed": True, "done": False}}})
+        await db["callback_claims"].delete_many({})
+    if path.startswith("/api/v1/webhooks"):  # a disabled endpoint (nothing is sent) and a failed delivery
+        await db["webhook_endpoints"].replace_one({"_id": "wh_access"}, ENDPOINT, upsert=True)
+        await db["webhook_deliveries"].replace_one({"_id": "dlv_access"}, FAILED_DELIVERY, upsert=True)
+    if (method, path) == ("DELETE", "/api/v1/callbacks/{number}/claim"):
+        await db["callback_claims"].insert_one({"_id": "+74957654321", "agent_id": "anna", "agent_name": "Anna",
+                                                "by": "agent:anna", "at": datetime.now(UTC),
+                                                "until": datetime.now(UTC) + timedelta(minutes=5)})
 
 
 @pytest.fixture
@@ -90,23 +135,27 @@ async def credentials(settings: Settings, db: AsyncDatabase,
                                                      "lines": ["support"]})
     await admin_api.put(f"/api/v1/dnc/{NUMBER}", json={"reason": "asked_not_to_call"})
     await calls_store.save(db, MISSED_CALL)
+    await calls_store.save(db, ANSWERED_CALL)
     redis_client = redis_state.connect(settings)
     ringing = Notice("anna", CardEvent.RINGING, "1.1", "support", datetime.now(UTC), channel="PJSIP/201-00000001")
     await Screens(redis_client).update(ringing, direction="inbound", card=None)
     await redis_client.aclose()
     _, agent_key = await keys_store.create(db, role="agent", name="anna", agent_id="anna")
     _, crm_key = await keys_store.create(db, role="crm", name="the CRM")
+    _, supervisor_key = await keys_store.create(db, role="supervisor", name="olga")
     async with recorded_pbx(settings, "member_login_logout"):
         yield {"admin": settings.admin_api_key.get_secret_value(), "pbx": settings.pbx_api_key.get_secret_value(),
-               "agent": agent_key, "crm": crm_key}
+               "agent": agent_key, "crm": crm_key, "supervisor": supervisor_key}
 
 
 async def call(api_url: str, route: tuple[str, str, dict[str, Any], frozenset[str]],
                credential: str | None) -> httpx.Response:
     method, template, request, _ = route
     headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+    values = {**PATH_VALUES, **request.get("path", {})}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
-        return await client.request(method, template.format(**PATH_VALUES), **request)
+        return await client.request(method, template.format(**values),
+                                    **{k: v for k, v in request.items() if k != "path"})
 
 
 def test_the_table_covers_every_route_in_the_openapi_schema(api_url: str) -> None:
@@ -128,8 +177,7 @@ async def test_each_route_admits_exactly_its_roles(api_url: str, credentials: di
             response = await call(api_url, route, credentials[role])
             assert response.status_code == 403, (role, response.text)
     for role in sorted(allowed - {"none"}, key=lambda r: r == "admin"):  # admin last: it may delete what others read
-        if route[1] == "/api/v1/callbacks/{call_id}/call":
-            await reopen_the_missed_call(db)  # a callback closes the missed call
+        await prepare(db, route)
         response = await call(api_url, route, credentials[role])
         if route[1] == "/status":  # public; 503 there reports health (no listener in this test), not access
             assert response.status_code in (200, 503), (role, response.status_code)
@@ -144,9 +192,10 @@ async def test_an_agent_gets_only_their_own_token_and_calls(api_url: str, creden
     async with httpx.AsyncClient(base_url=api_url, headers=headers) as anna:
         assert (await anna.post("/api/v1/agents/anna/token")).json()["channel"] == "agent:#anna"
         assert (await anna.post("/api/v1/agents/boris/token")).status_code == 403
-        assert [c["call_id"] for c in (await anna.get("/api/v1/calls")).json()] == ["1.1"]
+        assert [c["call_id"] for c in (await anna.get("/api/v1/calls")).json()] == ["1.1", "1.2"]
         # Asking for another agent's calls still returns only her own.
-        assert [c["call_id"] for c in (await anna.get("/api/v1/calls", params={"agent": "boris"})).json()] == ["1.1"]
+        assert [c["call_id"] for c in (await anna.get("/api/v1/calls", params={"agent": "boris"})).json()] == [
+            "1.1", "1.2"]
 
 
 async def test_a_revoked_key_is_refused(api_url: str, db: AsyncDatabase, credentials: dict[str, str]) -> None:

@@ -140,21 +140,24 @@ async def test_call_back_rings_the_agent_first_then_dials_the_missed_caller(
                     await asyncio.sleep(0.2)
         async with httpx.AsyncClient(base_url=api_url, headers=await bearer(admin_api, "boris")) as boris:
             [missed] = (await boris.get("/api/v1/callbacks")).json()
-            placed = await boris.post(f"/api/v1/callbacks/{missed['call_id']}/call", json={})
+            placed = await boris.post(f"/api/v1/callbacks/{missed['display_number']}/call", json={})
             assert placed.status_code == 200, placed.text
-            again = await boris.post(f"/api/v1/callbacks/{missed['call_id']}/call", json={})
-            assert again.status_code == 409, "a missed call is called back once"
+            again = await boris.post(f"/api/v1/callbacks/{missed['number']}/call", json={})
+            assert again.status_code == 409, "a missed call is called back once: it left the list"
+            assert "is off the callback list: agent:boris called back at" in again.json()["message"]
             assert (await boris.get("/api/v1/callbacks")).json() == []
     [originate] = actions(pbx, "Originate")
     recorded = recorded_actions("click_to_dial", "Originate")[0]
     assert originate["Async"] == recorded["Async"] == "true"
     assert originate["Channel"] == "Local/202@agents", "Boris's own phone rings first"
     assert (originate["Context"], originate["Exten"]) == (recorded["Context"], phone.dial_string(
-        missed["caller"]["e164"], region=settings.default_region))
+        missed["number"], region=settings.default_region))
     assert originate["ActionID"] == placed.json()["reference"]
-    assert f"CALLERCARD_CALLBACK_OF={missed['call_id']}" in originate["Variable"]
-    record = (await admin_api.get(f"/api/v1/calls/{missed['call_id']}")).json()
-    assert record["callback"]["done"] and record["callback"]["done_by"] == "agent:boris"
+    [call_id] = missed["call_ids"]
+    assert f"CALLERCARD_CALLBACK_OF={call_id}" in originate["Variable"]
+    record = (await admin_api.get(f"/api/v1/calls/{call_id}")).json()
+    assert (record["callback"]["done"], record["callback"]["done_by"], record["callback"]["via"],
+            record["callback"]["attempt"]) == (True, "agent:boris", "callback", placed.json()["reference"])
 
 
 def test_the_dial_string_is_what_the_recording_client_dialed() -> None:
@@ -171,17 +174,19 @@ async def test_calling_a_do_not_call_number_needs_an_admin_override_which_is_aud
                                 json={"reason": "asked_not_to_call"})).status_code == 201
     async with recorded_pbx(settings, "click_to_dial") as pbx:
         async with httpx.AsyncClient(base_url=api_url, headers=await bearer(admin_api, "anna")) as anna:
-            refused = await anna.post("/api/v1/callbacks/cb.1/call", json={})
+            refused = await anna.post("/api/v1/callbacks/89031112233/call", json={})
             assert refused.status_code == 409 and "do-not-call" in refused.json()["message"]
             dial = await anna.post("/api/v1/agents/anna/dial", json={"number": "+79031112233"})
             assert dial.status_code == 409, "click-to-dial is refused the same way"
-            forced = await anna.post("/api/v1/callbacks/cb.1/call",
+            forced = await anna.post("/api/v1/callbacks/89031112233/call",
                                      json={"override_dnc": True, "override_note": "customer asked us to call"})
             assert forced.status_code == 403, "only an admin may override"
-            withheld = await anna.post("/api/v1/callbacks/cb.2/call", json={})
-            assert withheld.status_code == 409 and "withheld" in withheld.json()["message"]
+            withheld = await anna.post("/api/v1/callbacks/anonymous/call", json={})
+            assert withheld.status_code == 422 and "withheld" in withheld.json()["message"]
+            assert [row["number"] for row in (await anna.get("/api/v1/callbacks")).json()] == ["+79031112233"], \
+                "the withheld caller has no row; the refused callbacks left theirs open and unclaimed"
             assert actions(pbx, "Originate") == []
-        overridden = await admin_api.post("/api/v1/callbacks/cb.1/call", json={
+        overridden = await admin_api.post("/api/v1/callbacks/+79031112233/call", json={
             "agent_id": "anna", "override_dnc": True, "override_note": "customer asked us to call back"})
         assert overridden.status_code == 200, overridden.text
         assert len(actions(pbx, "Originate")) == 1
@@ -198,10 +203,10 @@ async def test_mark_all_done_clears_only_what_the_agent_can_see(
     await calls_store.save(db, missed_record("m.1", "84957654321", agents=["anna"], queues=["support"]))
     await calls_store.save(db, missed_record("m.2", "84951234567", agents=["vera"], queues=["sales"]))
     async with httpx.AsyncClient(base_url=api_url, headers=await bearer(admin_api, "anna")) as anna:
-        assert [c["call_id"] for c in (await anna.get("/api/v1/callbacks")).json()] == ["m.1"]
+        assert [r["call_ids"] for r in (await anna.get("/api/v1/callbacks")).json()] == [["m.1"]]
         assert (await anna.post("/api/v1/callbacks:done", json={"all": True})).json() == {"done": 1}
         assert (await anna.post("/api/v1/callbacks:done", json={})).status_code == 422
-    assert [c["call_id"] for c in (await admin_api.get("/api/v1/callbacks")).json()] == ["m.2"]
+    assert [r["call_ids"] for r in (await admin_api.get("/api/v1/callbacks")).json()] == [["m.2"]]
 
 
 async def test_the_widgets_token_is_an_agent_credential_for_that_agent_only(

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 from pymongo.asynchronous.database import AsyncDatabase
 
 from amisim import AmiSimulator, load_capture
@@ -22,65 +20,7 @@ from tests.integration.test_desk import missed_record, recorded_actions, without
 from tests.support.captures import capture_path
 from tests.support.faults import TcpProxy
 from tests.support.pbx import actions, listening, recorded_answer, recorded_pbx
-from tests.support.processes import ARTIFACTS, ROOT, Process
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = ARTIFACTS / "screenshots"
-AXE = ROOT / "callercard" / "widget" / "node_modules" / "axe-core" / "axe.min.js"  # a devDependency of the widget
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield launched
-        await launched.close()
-
-
-class Desk:
-    """One agent's helpdesk tab with the widget in it."""
-
-    def __init__(self, page: Page, agent_id: str, test: str) -> None:
-        self.page, self.agent_id, self.test = page, agent_id, test
-        widget = page.locator("#callercard-widget")
-        self.popups = widget.locator(".popup")
-        self.bottom = widget.locator(".bottom")
-        self.notice = widget.locator(".notice")
-        self.line_counts = widget.locator(".count")
-
-    async def ready(self) -> Desk:
-        await expect(self.page.locator("#callercard-widget[data-ready=true]")).to_have_count(1, timeout=15_000)
-        return self
-
-    async def accessibility_problems(self) -> list[dict]:
-        """Serious and critical axe-core findings inside the widget (its shadow root included)."""
-        await self.page.add_script_tag(path=str(AXE))
-        found = await self.page.evaluate("""async () => (await axe.run("#callercard-widget")).violations
-            .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.html)}))""")
-        return [problem for problem in found if problem["impact"] in ("serious", "critical")]
-
-    async def screenshot(self, step: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(SCREENSHOTS / f"{self.test}-{self.agent_id}-{step}.png"))
-
-
-@pytest.fixture
-async def desks(browser: Browser, api_url: str, api_process: Process, request: pytest.FixtureRequest,
-                seeded: dict[str, str]) -> AsyncIterator:
-    opened: list[Desk] = []
-
-    async def open_desk(agent_id: str) -> Desk:
-        context = await browser.new_context(viewport={"width": 1100, "height": 720})
-        page = await context.new_page()
-        await page.goto(f"{api_url}/demo?agent={agent_id}")
-        desk = Desk(page, agent_id, request.node.name)
-        opened.append(desk)
-        return await desk.ready()
-
-    yield open_desk
-    for desk in opened:
-        await desk.page.context.close()
+from tests.support.processes import Process
 
 
 async def test_ring_all_pops_up_for_three_agents_and_the_answering_agent_keeps_the_bar(
@@ -186,8 +126,8 @@ async def test_call_back_rings_the_agents_phone_then_the_customer(
     await expect(missed.locator("h2")).to_have_text("Missed calls (2)")  # a withheld caller cannot be called back
     await boris.screenshot("1-missed")
     async with recorded_pbx(settings, "click_to_dial") as pbx:
-        await missed.get_by_role("button", name="Call back 84957654321").click()
-        await expect(boris.notice).to_contain_text("Calling you first, then 84957654321")
+        await missed.get_by_role("button", name="Call back 8 (495) 765-43-21").click()
+        await expect(boris.notice).to_contain_text("Calling you first, then 8 (495) 765-43-21")
         await expect(missed.locator("h2")).to_have_text("Missed calls (1)")
     [originate] = actions(pbx, "Originate")
     assert (originate["Channel"], originate["Exten"], originate["Async"]) == ("Local/202@agents", "84957654321",

@@ -6,7 +6,8 @@ from pymongo import MongoClient
 
 Keys = tuple[tuple[str, int], ...]
 
-# What the queries filter or sort on (calls/store.py, dnc/store.py, keys/store.py), per collection.
+# What the queries filter or sort on (calls/store.py, dnc/store.py, keys/store.py, heard_names/store.py,
+# webhooks/store.py), per collection.
 NEEDED: dict[str, set[Keys]] = {
     "calls": {(("entered_at", -1),), (("caller.e164", 1), ("entered_at", -1)), (("outcome", 1), ("entered_at", -1)),
               (("agents.agent_id", 1), ("entered_at", -1)),
@@ -14,6 +15,9 @@ NEEDED: dict[str, set[Keys]] = {
     "dnc_history": {(("number", 1), ("at", 1))},
     "dnc": {(("reason", 1), ("_id", 1)), (("flagged_by", 1), ("_id", 1)), (("expires_at", 1),)},
     "api_keys": {(("key_id", 1),), (("created_at", 1),)},
+    "heard_names_history": {(("number", 1), ("at", 1))},
+    "webhook_deliveries": {(("endpoint_id", 1), ("status", 1), ("sequence", 1)), (("endpoint_id", 1), ("sequence", -1)),
+                           (("status", 1), ("next_attempt_at", 1))},
 }
 UNIQUE = {("api_keys", (("key_id", 1),))}  # a key is revoked by its id: one id, one key
 ID_INDEX: Keys = (("_id", 1),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from amisim import AmiSimulator, load_capture, recorded_responses
+from amisim import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
 from callercard.settings import Settings
 from tests.support.captures import capture_path
 from tests.support.processes import Process
@@ -16,18 +16,38 @@ def recorded_answer(capture: str, action: str, index: int = 0) -> str:
     return recorded_responses(load_capture(capture_path(f"{capture}.jsonl")))[action][index]
 
 
+def recorded(capture: str, clone: int = 0) -> Capture:
+    """A capture; ``clone`` > 0: the same calls again as another call would be (fresh ids), e.g. a caller's next."""
+    loaded = load_capture(capture_path(f"{capture}.jsonl"))
+    return clone_with_fresh_ids(loaded, clone) if clone else loaded
+
+
 @asynccontextmanager
-async def recorded_pbx(settings: Settings, capture: str, *, speed: float = 1.0,
-                       responses: Mapping[str, str | Sequence[str]] | None = None) -> AsyncIterator[AmiSimulator]:
-    """The simulator on ``settings.ami_port``: the API's actions and the listener's events meet one PBX."""
-    simulator = AmiSimulator(load_capture(capture_path(f"{capture}.jsonl")), username=settings.ami_username,
+async def recorded_calls(settings: Settings, calls: Sequence[tuple[str, int]], *, speed: float = 1.0,
+                         responses: Mapping[str, str | Sequence[str]] | None = None,
+                         answer_delays: Mapping[str, float] | None = None) -> AsyncIterator[AmiSimulator]:
+    """The simulator on ``settings.ami_port`` playing ``calls`` ((capture, clone) pairs) one after the other."""
+    captures = [recorded(name, clone) for name, clone in calls]
+    simulator = AmiSimulator(captures[0], then=captures[1:], username=settings.ami_username,
                              secret=settings.ami_secret.get_secret_value(), speed=speed, port=settings.ami_port,
-                             responses=responses)
+                             responses=responses, answer_delays=answer_delays)
     await simulator.start()
     try:
         yield simulator
     finally:
         await simulator.stop()
+
+
+@asynccontextmanager
+async def recorded_pbx(settings: Settings, capture: str, *, speed: float = 1.0,
+                       responses: Mapping[str, str | Sequence[str]] | None = None, clone: int = 0,
+                       answer_delays: Mapping[str, float] | None = None) -> AsyncIterator[AmiSimulator]:
+    """The simulator on ``settings.ami_port``: the API's actions and the listener's events meet one PBX.
+
+    ``clone`` > 0 replays the same calls again as another call would be (fresh ids), e.g. a caller's next call."""
+    async with recorded_calls(settings, [(capture, clone)], speed=speed, responses=responses,
+                              answer_delays=answer_delays) as simulator:
+        yield simulator
 
 
 @asynccontextmanager

@@ -48,7 +48,10 @@ class Widget {
     this.fetchToken = options.getToken;
     this.accountUrl = options.accountUrl || "";
     this.calls = new Map(); // call id -> last card event
+    this.speakers = new Map(); // call id -> the name this agent confirmed as speaking
     this.lines = new Map(); // queue -> {line, queue, free, on_line, seq, me}
+    this.rows = new Map(); // number -> its callback worklist row, as this agent may see it
+    this.rowsLoading = null; // rows published while the list loads: applied after it
     this.token = null;
     this.host = el("div", { id: "callercard-widget" });
     (options.container || document.body).append(this.host);
@@ -116,15 +119,19 @@ class Widget {
       await this.restore();
       this.host.setAttribute("data-ready", "true"); // subscribed and restored: events from now on show
     });
+    // The callback worklist, live: each change to a number's row comes on the agent's own channel.
+    const work = this.centrifuge.newSubscription(first.callbacks_channel || `callbacks:#${this.agentId}`);
+    work.on("publication", (ctx) => this.onRow(ctx.data));
+    work.on("subscribed", () => this.loadMissed());
     const queues = this.centrifuge.newSubscription("queues:status");
     queues.on("publication", (ctx) => this.onLineStatus(ctx.data));
     queues.on("subscribed", () => this.loadLines());
     mine.subscribe();
+    work.subscribe();
     queues.subscribe();
     this.centrifuge.on("connected", () => this.host.setAttribute("data-connected", "true"));
     this.centrifuge.on("disconnected", () => this.host.setAttribute("data-connected", "false"));
     this.centrifuge.connect();
-    this.loadMissed();
   }
 
   async restore() {
@@ -140,7 +147,7 @@ class Widget {
     if (!event || event.agent_id !== this.agentId) return; // never show another agent's card
     if (event.event === "ended" || event.event === "dismissed") {
       this.calls.delete(event.call_id);
-      this.loadMissed();
+      this.speakers.delete(event.call_id);
     } else if (event.event === "card") { // the card of a call already shown, found after it rang
       const known = this.calls.get(event.call_id);
       if (!known) return;
@@ -180,17 +187,39 @@ class Widget {
     this.loadLines();
   }
 
-  // --- missed calls ---------------------------------------------------------
+  // --- the callback worklist ------------------------------------------------
 
   async loadMissed() {
-    const missed = await this.attempt("Loading missed calls", () => this.call("GET", "/api/v1/callbacks?limit=50"));
-    if (missed) this.renderMissed(missed);
+    this.rowsLoading = [];
+    const rows = await this.attempt("Loading missed calls", () => this.call("GET", "/api/v1/callbacks?limit=100"));
+    const during = this.rowsLoading;
+    this.rowsLoading = null;
+    if (rows) this.rows = new Map(rows.map((row) => [row.number, row]));
+    for (const change of during) this.applyRow(change);
+    this.renderMissed();
   }
 
-  async callBack(record) {
-    const placed = await this.attempt("Call back", () => this.call("POST", `/api/v1/callbacks/${encodeURIComponent(record.call_id)}/call`, {}));
-    if (placed) this.say(`Calling you first, then ${placed.dialed}.`);
-    this.loadMissed();
+  onRow(change) {
+    if (!change || change.event !== "row") return;
+    if (this.rowsLoading) this.rowsLoading.push(change);
+    else {
+      this.applyRow(change);
+      this.renderMissed();
+    }
+  }
+
+  applyRow(change) {
+    if (change.row) this.rows.set(change.number, change.row);
+    else this.rows.delete(change.number);
+  }
+
+  async callBack(row) {
+    const placed = await this.attempt("Call back", () => this.call("POST", `/api/v1/callbacks/${encodeURIComponent(row.number)}/call`, {}));
+    if (placed) {
+      this.say(`Calling you first, then ${row.display_number}.`);
+      this.rows.delete(row.number);
+      this.renderMissed();
+    }
   }
 
   async allDone() {
@@ -220,6 +249,17 @@ class Widget {
   openCard(event) {
     const url = this.accountLink(event);
     if (url) window.open(url, "_blank", "noopener");
+  }
+
+  async confirmSpeaker(event, name) {
+    const result = await this.attempt("Who is speaking", () =>
+      this.call("PUT", `/api/v1/calls/${encodeURIComponent(event.call_id)}/speaker`, { name }));
+    if (result) {
+      this.speakers.set(event.call_id, result.name);
+      this.say(result.previous && result.previous !== result.name
+        ? `Corrected: ${result.name} is speaking, not ${result.previous}.` : `Noted: ${result.name} is speaking.`);
+      this.render();
+    }
   }
 
   async flagDoNotCall(card, reason, note) {
@@ -262,21 +302,38 @@ class Widget {
     );
   }
 
-  renderMissed(missed) {
-    const items = missed.map((record) => {
-      const withheld = !record.caller.e164;
-      const who = record.caller.number || "withheld";
-      return el("li", { "data-call-id": record.call_id },
-        el("span", { class: "who", text: who }),
-        el("time", { datetime: record.entered_at, text: new Date(record.entered_at).toLocaleTimeString() }),
-        el("button", { type: "button", class: "callback", disabled: withheld, "aria-label": `Call back ${who}`,
-          title: withheld ? "the number was withheld" : undefined, onclick: () => this.callBack(record), text: "Call back" }));
+  claimOf(row) {
+    const claim = row.claim;
+    return claim && new Date(claim.until) > new Date() ? claim : null;
+  }
+
+  renderMissed() {
+    const rows = [...this.rows.values()].sort((a, b) => String(b.last_missed_at).localeCompare(String(a.last_missed_at)));
+    const time = (at) => new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const wait = (seconds) => (seconds === null || seconds === undefined ? "" : ` · longest wait ${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`);
+    const items = rows.map((row) => {
+      const claim = this.claimOf(row);
+      const theirs = claim && claim.agent_id !== this.agentId;
+      const when = row.missed > 1 ? `first ${time(row.first_missed_at)}, last ${time(row.last_missed_at)}` : time(row.last_missed_at);
+      return el("li", { "data-number": row.number },
+        el("div", { class: "row-main" },
+          el("span", { class: "who", text: row.name || row.display_number }),
+          row.name ? el("span", { class: "row-number", text: row.display_number }) : null,
+          el("span", { class: "row-count", text: `${row.missed} missed` })),
+        el("div", { class: "row-detail", text: `${when}${wait(row.longest_wait_seconds)}` }),
+        theirs ? el("div", { class: "claimed", text: `${claim.agent_name} is calling back` }) : null,
+        el("button", { type: "button", class: "callback", disabled: Boolean(theirs), "aria-label": `Call back ${row.display_number}`,
+          title: theirs ? `${claim.agent_name} is calling back` : undefined, onclick: () => this.callBack(row), text: "Call back" }));
     });
-    const parts = [el("h2", { text: `Missed calls (${missed.length})` })];
-    if (missed.length) {
+    const parts = [el("h2", { text: `Missed calls (${rows.length})` })];
+    if (rows.length) {
       parts.push(el("ul", {}, items), el("button", { type: "button", class: "all-done", onclick: () => this.allDone(), text: "Mark all done" }));
     } else parts.push(el("p", { class: "empty", text: "None." }));
     this.missed.replaceChildren(...parts);
+    // A claim lapses without a message: redraw when the next one does.
+    clearTimeout(this.claimTimer);
+    const lapses = rows.map((row) => this.claimOf(row)).filter(Boolean).map((claim) => new Date(claim.until) - new Date());
+    if (lapses.length) this.claimTimer = setTimeout(() => this.renderMissed(), Math.min(...lapses) + 50);
   }
 
   render() {
@@ -295,6 +352,7 @@ class Widget {
 
   nameOf(event) {
     const card = event.card || {};
+    if (event.event === "answered" && this.speakers.has(event.call_id)) return this.speakers.get(event.call_id);
     if (card.pending) return "Looking up the caller…";
     return card.display_name || "Unknown caller";
   }
@@ -304,6 +362,31 @@ class Widget {
     if (!dnc) return null;
     const since = dnc.since ? ` since ${String(dnc.since).slice(0, 10)}` : "";
     return el("p", { class: "dnc", role: "note", text: `Do not call: ${DNC_REASONS[dnc.reason] || dnc.reason}${since}${dnc.by ? ` (by ${dnc.by})` : ""}` });
+  }
+
+  // "Alexey (usually) · Nadezhda Petrovna": every name on the number, the most likely first.
+  namesLine(card) {
+    const heard = (card && card.heard) || [];
+    const names = (card && card.names) || [];
+    if (!heard.length || names.length < 2) return null;
+    const hint = heard[0].hint ? ` (${heard[0].hint})` : "";
+    return el("p", { class: "names", text: [`${names[0]}${hint}`, ...names.slice(1)].join(" · ") });
+  }
+
+  speakerForm(event) {
+    const card = event.card || {};
+    if (!card.e164) return null;
+    const confirmed = this.speakers.get(event.call_id);
+    const choices = [...(card.names || [])];
+    if (confirmed && !choices.includes(confirmed)) choices.push(confirmed);
+    const typed = el("input", { type: "text", "aria-label": "Another name the caller gave", placeholder: "another name", maxlength: "120" });
+    return el("form", { class: "speaker", onsubmit: (e) => { e.preventDefault(); if (typed.value.trim()) this.confirmSpeaker(event, typed.value.trim()); } },
+      el("fieldset", {},
+        el("legend", { text: "Who is speaking?" }),
+        el("div", { class: "speaker-choices" }, choices.map((name) => el("button", {
+          type: "button", class: "speaker-choice", "aria-pressed": String(confirmed === name),
+          onclick: () => this.confirmSpeaker(event, name), text: name }))),
+        el("div", { class: "speaker-typed" }, typed, el("button", { type: "submit", class: "speaker-save", text: "Save name" }))));
   }
 
   accounts(card) {
@@ -318,6 +401,7 @@ class Widget {
     return el("article", { class: "popup", role: "alertdialog", "aria-labelledby": titleId, "data-call-id": event.call_id },
       el("h2", { id: titleId, class: "caller-name", text: this.nameOf(event) }),
       el("p", { class: "number", text: `${card.number || ""}${event.queue ? ` · ${event.queue}` : ""}` }),
+      this.namesLine(card),
       this.accounts(card),
       this.dncBadge(card),
       el("div", { class: "buttons" },
@@ -335,7 +419,9 @@ class Widget {
     return el("article", { class: "card", "aria-label": `Caller card: ${this.nameOf(event)}`, "data-call-id": event.call_id },
       el("h2", { class: "caller-name", text: this.nameOf(event) }),
       el("p", { class: "number", text: card.number || "" }),
+      this.namesLine(card),
       this.accounts(card),
+      this.speakerForm(event),
       recent ? el("p", { class: "recent", text: `${recent.count} earlier call(s); last ${String(recent.last_call_at).slice(0, 16).replace("T", " ")}: ${recent.last_outcome}` }) : null,
       this.dncBadge(card),
       card.e164 && !card.do_not_call ? el("form", { class: "dnc-form", onsubmit: (e) => { e.preventDefault(); this.flagDoNotCall(card, reason.value, note.value); } },

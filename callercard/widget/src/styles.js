@@ -27,12 +27,24 @@ button:disabled { opacity: .5; cursor: not-allowed; }
 .decline { background: #c62828; border-color: #c62828; color: #fff; flex: 1; }
 .card { border-left: 6px solid #2f6fed; }
 .recent { margin: 0 0 6px; font-size: 13px; }
+.names { margin: 0 0 6px; font-size: 13px; color: #1d2330; }
+.speaker fieldset { border: 1px solid #cfd6e4; border-radius: 6px; margin: 0 0 6px; padding: 4px 8px 6px; }
+.speaker legend { font-size: 13px; font-weight: 600; padding: 0 4px; }
+.speaker-choices, .speaker-typed { display: flex; gap: 4px; flex-wrap: wrap; margin-bottom: 4px; }
+.speaker-typed input { flex: 1; min-width: 0; }
 .dnc-form { display: flex; gap: 4px; flex-wrap: wrap; }
 .flag-dnc { background: #c62828; border-color: #c62828; color: #fff; }
 .missed h2 { font-size: 14px; margin: 0 0 6px; }
 .missed ul { list-style: none; margin: 0 0 6px; padding: 0; }
-.missed li { display: flex; gap: 8px; align-items: center; padding: 3px 0; }
-.missed .who { flex: 1; }
+.missed li { display: grid; grid-template-columns: 1fr auto; gap: 2px 8px; align-items: center; padding: 5px 0;
+  border-bottom: 1px solid #e3e7ef; }
+.missed .row-main { display: flex; gap: 6px; align-items: baseline; flex-wrap: wrap; }
+.missed .who { font-weight: 600; }
+.missed .row-number, .missed .row-detail { color: #4a5571; font-size: 13px; }
+.missed .row-count { background: #b3261e; color: #fff; border-radius: 9px; padding: 0 7px; font-size: 12px; }
+.missed .row-detail, .missed .claimed { grid-column: 1; }
+.missed .claimed { font-size: 13px; color: #8a4b00; font-weight: 600; }
+.missed .callback { grid-column: 2; grid-row: 1 / span 3; }
 .empty { margin: 0; color: #4a5571; }
 .bottom { position: fixed; left: 0; right: 0; bottom: 0; z-index: 2147483000; background: #1d2330; color: #fff;
   padding: 10px 16px; font-size: 15px; display: flex; gap: 10px; align-items: baseline; }
