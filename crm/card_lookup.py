@@ -7,7 +7,8 @@ from callercard.lookup.local_cache import LocalCardCache
 from callercard.lookup.services import CacheLife, CardLookup
 from callercard.lookup.sources import LookupSource, TrackedSource
 from callercard.mongo import Database
-from callercard.settings import AccountsSourceSettings, HttpSourceSettings, Settings, SqlSourceSettings
+from callercard.settings import Settings
+from callercard.source_settings import AccountsSourceSettings, HttpSourceSettings, SqlSourceSettings
 from crm.http_source import HttpSource
 
 

@@ -12,7 +12,7 @@ from jmespath.parser import ParsedResult
 
 from callercard import phone
 from callercard.lookup.sources import FoundAccount, SourceFailed, account_from_record
-from callercard.settings import HttpSourceSettings
+from callercard.source_settings import HttpSourceSettings
 
 MAX_RECORDS = 100  # a search that matches more is the CRM's fuzziness, not one caller
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callercard import phone
 from callercard.lookup.sources import FoundAccount, SourceFailed, account_from_record
-from callercard.settings import SqlSourceSettings
+from callercard.source_settings import SqlSourceSettings
 
 MAX_ROWS = 100  # a query that matches more is a query that matches too much, not one caller
 

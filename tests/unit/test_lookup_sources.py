@@ -13,7 +13,8 @@ from callercard import phone
 from callercard.lookup.asking import SourceQuery
 from callercard.lookup.cards import build_card
 from callercard.lookup.sources import FoundAccount, SourceFailed, TrackedSource, account_from_record
-from callercard.settings import HttpSourceSettings, Settings, SqlSourceSettings
+from callercard.settings import Settings
+from callercard.source_settings import HttpSourceSettings, SqlSourceSettings
 
 SECRETS = dict.fromkeys(("centrifugo_api_key", "centrifugo_token_secret", "ami_secret", "pbx_api_key",
                          "admin_api_key"), "s" * 20)
