@@ -1,4 +1,4 @@
-"""The listener's AMI side: events in, through the state machine, effects out; its hand-over across restarts.
+"""The listener's AMI side: events in, through the state machine, effects out.
 
 Order matters and the AMI loop must never block: each event goes through the
 synchronous state machine at once (``AmiCallFlow.handle``), and its effects go to
@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from panoramisk import Manager
 from panoramisk.message import Message
 
 from asterisk.events import AmiCallFlow
-from callercard import redis_state
+from callercard import metrics
 from callercard.agents.store import DeviceMap
 from callercard.calls.flow_service import CallFlowService
 from callercard.lines.board_publisher import BoardPublisher
+from callercard.pbxs import DEFAULT_PBX
 from callercard.wallboard.publisher import WallboardPublisher
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,21 @@ class AmiEvents:
     """AMI in: each event through the synchronous state machine at once, its effects queued in order."""
 
     def __init__(self, *, flow: AmiCallFlow, service: CallFlowService, lines: BoardPublisher,
-                 wallboard: WallboardPublisher) -> None:
+                 wallboard: WallboardPublisher, changed: Callable[[], int] = lambda: 0,
+                 pbx: str = DEFAULT_PBX) -> None:
+        """``changed`` is told of every event (no I/O): the live calls kept in Redis are saved soon after."""
         self.flow = flow
         self.service = service
         self.lines = lines
         self.wallboard = wallboard
+        self._changed = changed
+        self._counted = metrics.AMI_EVENTS.labels(pbx)
 
     async def on_event(self, event: Message) -> None:
-        self.service.submit(self.flow.handle(event))
+        self._counted.inc()
+        effects = self.flow.handle(event)
+        effects.state_seq = self._changed()
+        self.service.submit(effects)
         self.wallboard.observe(event, members_changed=self.lines.observe(event))
 
     async def resynchronize(self, manager: Manager) -> None:
@@ -74,28 +82,3 @@ async def refresh_devices_forever(devices: DeviceMap, interval: float = 5.0) -> 
     while True:
         await devices.refresh(force=True)
         await asyncio.sleep(interval)
-
-
-async def take_over_calls(flow: AmiCallFlow, redis_client: aioredis.Redis) -> None:
-    """Adopt the live calls a stopped listener handed over; the first login's resynchronization ends the gone ones."""
-    try:
-        snapshot = await redis_state.take_listener_calls(redis_client)
-    except Exception:
-        log.exception("cannot read the previous listener's calls; calls live across the restart go unlogged")
-        return
-    if snapshot:
-        log.info("took over %d live call(s) from the previous listener", flow.restore(snapshot))
-
-
-async def hand_over_calls(flow: AmiCallFlow, service: CallFlowService, redis_client: aioredis.Redis,
-                          timeout: float = 5.0) -> None:
-    """On shutdown: finish the queued effects and hand-offs, then leave the live calls to the next listener."""
-    left = await service.shutdown(timeout=timeout)
-    snapshot = flow.snapshot()
-    try:
-        await redis_state.save_listener_calls(redis_client, snapshot)
-    except Exception:
-        log.exception("cannot hand over %d live call(s); they go unlogged", len(snapshot["calls"]))
-        return
-    log.info("handed over %d live call(s) to the next listener (%d hand-off(s) undelivered)",
-             len(snapshot["calls"]), left)

@@ -52,6 +52,11 @@ def run_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.worker_metrics_port:
+        from worker import metrics
+
+        metrics.prepare(settings.worker_metrics_dir)  # before prometheus_client is imported
+        metrics.serve(settings.worker_metrics_port)
     from worker import main as worker
 
     worker.run(settings, concurrency=args.concurrency, queues=args.queues.split(","))

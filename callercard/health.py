@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,6 +10,7 @@ class Health:
     name: str
     ok: bool
     detail: str = ""
+    extra: dict[str, object] = field(default_factory=dict)  # more the report shows (the AMI link per PBX)
 
     def as_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "detail": self.detail}
+        return {"ok": self.ok, "detail": self.detail, **self.extra}

@@ -1,5 +1,5 @@
-"""Redis: the client and its health, and what callercard keeps there: the listener's reports of its AMI login and its
-hand-over of live calls, and announcements of changed numbers.
+"""Redis: the client and its health, and what callercard keeps there: the listeners' reports (per PBX, who is active,
+its AMI login) and the active listener's live calls, and announcements of changed numbers.
 
 Named for what it holds, not `redis.py`: a module of that name shadows the library it wraps.
 """
@@ -16,14 +16,30 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from callercard.health import Health
+from callercard.lease import active_holder
+from callercard.pbxs import DEFAULT_PBX
 from callercard.settings import Settings
 
-LISTENER_STATE_KEY = "callercard:listener:ami"
-LISTENER_CALLS_KEY = "callercard:listener:calls"
-# A stopped listener's live calls wait this long for its successor (a restart takes seconds).
-LISTENER_CALLS_TTL_SECONDS = 3600
-# The listener refreshes its report every few seconds; an older one means it is gone.
+# Each listener reports itself (active or standby) every few seconds, the active one also its AMI login; a
+# report older than this means the listener is gone. Keys per PBX (callercard/pbxs.py).
 LISTENER_STATE_TTL_SECONDS = 15
+
+
+def ami_state_key(pbx: str) -> str:
+    return f"callercard:pbx:{pbx}:ami"
+
+
+def listener_key(pbx: str, listener: str) -> str:
+    return f"callercard:pbx:{pbx}:listener:{listener}"
+
+
+def live_calls_key(pbx: str) -> str:
+    """The active listener's live calls, kept as they go (``asterisk.live_calls``): what a successor takes over."""
+    return f"callercard:pbx:{pbx}:calls"
+
+
+# The default PBX's AMI report (the one PBX of a single-PBX setup).
+LISTENER_STATE_KEY = ami_state_key(DEFAULT_PBX)
 # What a card shows changed for these numbers (a JSON list), or for every number ("*").
 NUMBERS_CHANGED_CHANNEL = "callercard:numbers-changed"
 EVERY_NUMBER = "*"
@@ -45,30 +61,58 @@ async def health(client: aioredis.Redis) -> Health:
     return Health("broker", True)
 
 
-async def report_listener_state(client: aioredis.Redis, *, logged_in: bool, detail: str) -> None:
-    state = {"logged_in": logged_in, "detail": detail, "at": time.time()}
-    await client.set(LISTENER_STATE_KEY, json.dumps(state), ex=LISTENER_STATE_TTL_SECONDS)
+async def report_listener_state(client: aioredis.Redis, *, pbx: str, listener: str, active: bool,
+                                logged_in: bool, detail: str) -> None:
+    state = {"pbx": pbx, "listener": listener, "active": active, "logged_in": logged_in, "detail": detail,
+             "at": time.time()}
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(listener_key(pbx, listener), json.dumps(state), ex=LISTENER_STATE_TTL_SECONDS)
+        if active:
+            pipe.set(ami_state_key(pbx), json.dumps(state), ex=LISTENER_STATE_TTL_SECONDS)
+        await pipe.execute()
 
 
-async def listener_health(client: aioredis.Redis) -> Health:
+async def listener_health(client: aioredis.Redis, *, pbxs: Iterable[str]) -> tuple[Health, dict[str, object]]:
+    """The AMI link of every PBX (those named, and any whose listeners report): ok when each has an active
+    listener logged in; and per PBX its link, the active listener and the standbys (``/status``'s ``pbxs``)."""
     try:
-        raw = await client.get(LISTENER_STATE_KEY)
+        reports = [json.loads(raw) for raw in await _values(client, "callercard:pbx:*:listener:*")]
+        links = {pbx: json.loads(raw) if raw else None
+                 for pbx in sorted({*pbxs, *(r["pbx"] for r in reports)})
+                 for raw in [await client.get(ami_state_key(pbx))]}
+        holders = {pbx: await active_holder(client, pbx) for pbx in links}
     except (RedisError, OSError) as error:
-        return Health("ami", False, f"listener state unreadable: {type(error).__name__}")
-    if raw is None:
-        return Health("ami", False, "no AMI listener has reported in the last "
-                      f"{LISTENER_STATE_TTL_SECONDS} s")
-    state = json.loads(raw)
-    return Health("ami", bool(state.get("logged_in")), str(state.get("detail", "")))
+        return Health("ami", False, f"listener state unreadable: {type(error).__name__}"), {}
+    per_pbx: dict[str, object] = {}
+    problems: list[tuple[str, str]] = []  # (pbx, what is wrong)
+    for pbx, link in links.items():
+        mine = [r for r in reports if r["pbx"] == pbx]
+        active = holders[pbx]  # the lease says who is active (a paused ex-leader's report may still claim it)
+        standbys = sorted(r["listener"] for r in mine if r["listener"] != active)
+        logged_in = bool(link and link.get("logged_in"))
+        per_pbx[pbx] = {"ok": logged_in and active is not None, "link": "up" if logged_in else "down",
+                        "detail": (link or {}).get("detail", "no active listener has reported in the last "
+                                                         f"{LISTENER_STATE_TTL_SECONDS} s"),
+                        "active_listener": active, "standby_listeners": standbys}
+        if active is None or not logged_in:
+            problems.append((pbx, f"no AMI listener has reported in the last {LISTENER_STATE_TTL_SECONDS} s"
+                             if active is None or link is None else str(link.get("detail", "not logged in"))))
+    if len(links) == 1:  # one PBX: its link's own words, as before several PBXs
+        [(pbx, link)] = links.items()
+        return Health("ami", not problems, problems[0][1] if problems else str((link or {}).get("detail", ""))), \
+            per_pbx
+    detail = "; ".join(f"{pbx}: {why}" for pbx, why in problems) or ", ".join(f"{pbx}: logged in" for pbx in links)
+    return Health("ami", not problems, detail), per_pbx
 
 
-async def save_listener_calls(client: aioredis.Redis, snapshot: dict[str, Any]) -> None:
-    """A stopping listener's live calls, for the next listener to log and close (``take_listener_calls``)."""
-    await client.set(LISTENER_CALLS_KEY, json.dumps(snapshot), ex=LISTENER_CALLS_TTL_SECONDS)
+async def _values(client: aioredis.Redis, pattern: str) -> list[str]:
+    keys = [key async for key in client.scan_iter(match=pattern, count=500)]
+    return [str(raw) for raw in await client.mget(keys) if raw] if keys else []
 
 
-async def take_listener_calls(client: aioredis.Redis) -> dict[str, Any] | None:
-    raw = await client.getdel(LISTENER_CALLS_KEY)
+async def load_live_calls(client: aioredis.Redis, pbx: str) -> dict[str, Any] | None:
+    """The live calls the PBX's last active listener kept (``live_calls_key``), if any."""
+    raw = await client.get(live_calls_key(pbx))
     return json.loads(raw) if raw else None
 
 

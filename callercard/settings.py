@@ -11,9 +11,10 @@ import json
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyUrl, Field, SecretStr, field_validator
+from pydantic import AnyUrl, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from callercard.pbxs import DEFAULT_PBX, PBX_ID_PATTERN, AmiEndpoint
 from callercard.source_settings import BUILT_IN_SOURCE, SourceSettings, SourcesMode, check_sources
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -46,6 +47,9 @@ def _json_list(value: object) -> object:
         except json.JSONDecodeError as error:
             raise ValueError(f"is not JSON: {error.msg} at character {error.pos}") from None
     return value
+
+
+PbxId = Annotated[str, StringConstraints(pattern=PBX_ID_PATTERN)]
 
 
 class Settings(BaseSettings):
@@ -81,6 +85,22 @@ class Settings(BaseSettings):
     ami_port: int = Field(default=5038, ge=1, le=65535)
     ami_username: str = "callercard"
     ami_secret: SecretStr
+    # The PBX this process's AMI_* settings reach, and the one a listener serves; its call ids are
+    # ``<pbx>:<Linkedid>`` unless it is the default one (callercard/pbxs.py).
+    pbx_id: PbxId = DEFAULT_PBX
+    # The other PBXs, as JSON: {"pbx2": {"host": "10.0.0.2", "port": 5038, "username": "callercard",
+    # "secret": "..."}}. The API sends each agent's actions to the PBX of the agent's device; a listener with
+    # PBX_ID listed here takes its address from here.
+    pbxs: dict[PbxId, AmiEndpoint] = {}
+    # Active/standby listeners: the active one holds a lease in Redis this long, renewed every third of it;
+    # a standby takes over when it lapses. Each listener names itself (default: host name and process id).
+    listener_lease_seconds: float = Field(default=5.0, ge=1.0, le=60.0)
+    listener_id: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.:@-]*$")
+    # Prometheus metrics of the listener and the worker on their own HTTP port (the API serves /metrics);
+    # 0: none. The worker's prefork children write to WORKER_METRICS_DIR (prometheus_client's multi-process mode).
+    listener_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_dir: str = ""
     inbound_contexts: Annotated[list[str], NoDecode] = ["incoming"]
     ami_action_timeout_ms: int = Field(default=5000, ge=100, le=60000)
     # Every this many seconds the listener asks CoreShowChannels and ends the calls and legs Asterisk no longer has
@@ -151,6 +171,13 @@ class Settings(BaseSettings):
     _validate_secrets = field_validator(
         "centrifugo_api_key", "centrifugo_token_secret", "ami_secret", "pbx_api_key", "admin_api_key"
     )(_refuse_placeholder)
+    @field_validator("pbxs")
+    @classmethod
+    def _pbx_secrets(cls, value: dict[str, AmiEndpoint]) -> dict[str, AmiEndpoint]:
+        for endpoint in value.values():
+            _refuse_placeholder(endpoint.secret)
+        return value
+
     _split_lists = field_validator("inbound_contexts", "cors_origins", mode="before")(_split_csv)
     _parse_sources = field_validator("lookup_sources", mode="before")(_json_list)
     _check_sources = field_validator("lookup_sources")(check_sources)

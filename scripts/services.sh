@@ -198,6 +198,8 @@ centrifugo_env() {
   echo "CENTRIFUGO_HTTP_API_KEY=$(env_value CALLERCARD_CENTRIFUGO_API_KEY)"
   echo "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY=$(env_value CALLERCARD_CENTRIFUGO_TOKEN_SECRET)"
   echo "CENTRIFUGO_CLIENT_ALLOWED_ORIGINS=http://127.0.0.1:$API_PORT http://localhost:$API_PORT"
+  # The Redis engine (config.json): this profile's Redis unless CENTRIFUGO_ENGINE_REDIS_ADDRESS names another.
+  echo "CENTRIFUGO_ENGINE_REDIS_ADDRESS=${CENTRIFUGO_ENGINE_REDIS_ADDRESS:-redis://127.0.0.1:$REDIS_PORT/0}"
 }
 
 # --- running ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from celery import Celery
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 from redis.exceptions import LockError
 
-from callercard import phone, redis_state
+from callercard import metrics, phone, redis_state
 from callercard.callbacks import services as callbacks
 from callercard.calls import store as calls_store
 from callercard.ports import DELIVER_WEBHOOKS, LOOKUP_CALLER, RECORD_CALL
@@ -95,7 +95,11 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
             e164 = record["caller"].get("e164")
             await redis_state.announce_changed_numbers(rt.redis, [e164] if e164 else [])
 
-        runtime.run(work)
+        try:
+            runtime.run(work)
+        except Exception:
+            metrics.CALL_LOG_WRITE_FAILURES.labels("store").inc()
+            raise
         log.info("call %s: logged as %s (task %s)", record["call_id"], record["outcome"], self.request.id)
         return str(record["call_id"])
 

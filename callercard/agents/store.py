@@ -9,6 +9,7 @@ from pymongo.errors import PyMongoError
 
 from callercard.agents.schemas import Agent, AgentIn
 from callercard.mongo import AGENTS, Database
+from callercard.pbxs import DEFAULT_PBX, parse_device
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,12 @@ async def delete(db: Database, *, agent_id: str) -> bool:
 
 
 class DeviceMap:
-    """Device → agent id, refreshed from MongoDB at most every ``max_age`` seconds; keeps the last good map."""
+    """Device → agent id on one PBX, refreshed from MongoDB at most every ``max_age`` seconds; keeps the last
+    good map. Devices of other PBXs (``pbx2:PJSIP/201`` when this is not pbx2) are not this listener's."""
 
-    def __init__(self, db: Database, *, max_age: float = 5.0) -> None:
+    def __init__(self, db: Database, *, max_age: float = 5.0, pbx: str = DEFAULT_PBX) -> None:
         self._db = db
+        self._pbx = pbx
         self._max_age = max_age
         self._devices: dict[str, str] = {}
         self._names: dict[str, str] = {}
@@ -58,6 +61,8 @@ class DeviceMap:
                         len(self._devices))
             return
         # A disabled agent's phone may still ring: no card is published for them.
-        self._devices = {device.lower(): agent.id for agent in agents if agent.enabled for device in agent.devices}
+        self._devices = {on.device.lower(): agent.id for agent in agents if agent.enabled
+                         for on in map(parse_device, agent.devices)
+                         if on.pbx == self._pbx}
         self._names = {agent.id: agent.name for agent in agents}
         self._loaded_at = time.monotonic()

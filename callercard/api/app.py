@@ -14,14 +14,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from asterisk.actions import AmiActions, AmiAddress
 from callercard import centrifugo, mongo, redis_state
 from callercard.agents import http as agents_http
-from callercard.api import errors, status
+from callercard.api import errors, metrics_http, status
 from callercard.api.deps import Services
 from callercard.callbacks import http as callbacks_http
 from callercard.calls import desk_http, pbx_http
 from callercard.calls import http as calls_http
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.notifier import CardNotifier
-from callercard.calls.pbx_events import HttpCallFlow, expire_idle_calls_forever
+from callercard.calls.redis_feed import SharedHttpFeed
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker
 from callercard.customers import http as customers_http
@@ -31,6 +31,8 @@ from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
 from callercard.lookup import numbers_http
 from callercard.lookup.local_cache import LocalCardCache, keep_fresh
+from callercard.pbxs import ami_endpoint
+from callercard.pbxs import known_pbxs as pbxs_of
 from callercard.settings import Settings
 from callercard.wallboard import http as wallboard_http
 from callercard.webhooks import http as webhooks_http
@@ -59,19 +61,19 @@ def create_app(settings: Settings) -> FastAPI:
         call_service = CallFlowService(settings=settings, tracker=tracker, lookup=lookup,
                                        notifier=CardNotifier(cent_client), queue=queue, screens=screens,
                                        webhooks=webhooks)
-        pbx = AmiActions(AmiAddress(host=settings.ami_host, port=settings.ami_port, username=settings.ami_username,
-                                    secret=settings.ami_secret.get_secret_value(),
-                                    timeout=settings.ami_action_timeout_ms / 1000))
-        pbx_calls = HttpCallFlow(tracker=tracker)
+        pbxs = {pbx: AmiActions(AmiAddress(host=endpoint.host, port=endpoint.port, username=endpoint.username,
+                                           secret=endpoint.secret.get_secret_value(),
+                                           timeout=settings.ami_action_timeout_ms / 1000))
+                for pbx in pbxs_of(settings) if (endpoint := ami_endpoint(settings, pbx)) is not None}
+        pbx_calls = SharedHttpFeed(redis_client, local=tracker, call_idle_seconds=settings.pbx_events_call_idle_seconds,
+                                   ring_idle_seconds=settings.pbx_events_ring_idle_seconds)
         app.state.services = Services(settings=settings, db=db, redis=redis_client, centrifugo=cent_client,
-                                      pbx_calls=pbx_calls, call_service=call_service, pbx=pbx,
+                                      pbx_calls=pbx_calls, call_service=call_service, pbxs=pbxs,
                                       screens=screens, local_cards=local_cards, lookup=lookup, indexes=indexes,
                                       queue=queue, webhooks=webhooks)
         index_upkeep = asyncio.create_task(indexes.run())  # in the background: lookups never wait on it
         consumer = asyncio.create_task(call_service.run())
-        expiry = asyncio.create_task(expire_idle_calls_forever(
-            flow=pbx_calls, submit=call_service.submit, call_idle_seconds=settings.pbx_events_call_idle_seconds,
-            ring_idle_seconds=settings.pbx_events_ring_idle_seconds))
+        expiry = asyncio.create_task(pbx_calls.expire_forever(call_service.submit))
         card_changes = asyncio.create_task(keep_fresh(local_cards, redis_client))
         events = asyncio.create_task(webhooks.run())
         sweep = asyncio.create_task(sweep_forever(db=db, queue=queue))
@@ -101,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     errors.install(app)
     app.include_router(status.router)
+    app.include_router(metrics_http.router)
     app.include_router(lookup_http.router)
     app.include_router(numbers_http.router)
     app.include_router(customers_http.router)

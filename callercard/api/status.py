@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from callercard import centrifugo, mongo, redis_state
 from callercard.api.deps import ServicesDep
 from callercard.health import Health
+from callercard.pbxs import known_pbxs
 
 router = APIRouter(tags=["status"])
 
@@ -38,10 +39,12 @@ async def _own_dependencies(services: ServicesDep) -> list[Health]:
 @router.get("/status", summary="Health of every part of callercard, the listener's AMI link included")
 async def status(services: ServicesDep) -> JSONResponse:
     """200 only when all are ok, else 503: for people and monitoring, not for taking the API out of service."""
-    own, ami, sources = await asyncio.gather(_own_dependencies(services), redis_state.listener_health(services.redis),
-                                             services.lookup.sources_health())
+    own, (ami, pbxs), sources = await asyncio.gather(
+        _own_dependencies(services), redis_state.listener_health(services.redis, pbxs=known_pbxs(services.settings)),
+        services.lookup.sources_health())
+    # ``pbxs``: per PBX its AMI link, the active listener and the standbys.
     return _report([*own, ami], advisory=[services.indexes.health()],
-                   sources={check.name.removeprefix("source:"): check.as_dict() for check in sources})
+                   sources={check.name.removeprefix("source:"): check.as_dict() for check in sources}, pbxs=pbxs)
 
 
 @router.get("/health/ready", summary="Readiness: this API process's own dependencies answer")

@@ -141,7 +141,7 @@ async def call_back(svc: ServicesDep, caller: AgentOrAdmin, number: NumberPath, 
     settings = svc.settings
     try:
         placed, done = await services.call_back(
-            db=svc.db, pbx=svc.pbx, context=settings.originate_context, region=settings.default_region,
+            db=svc.db, pbx=svc.pbx_of(agent), context=settings.originate_context, region=settings.default_region,
             claim_seconds=settings.callback_claim_seconds, agent=agent, e164=e164, by=caller.name,
             may_override=caller.role is Role.ADMIN, override=_override(body))
     except claims.AlreadyClaimed:
@@ -184,7 +184,8 @@ async def dial(svc: ServicesDep, caller: AgentOrAdmin, agent_id: AgentIdPath, bo
     settings = svc.settings
     e164 = dialable_number(body.number, svc)
     agent = await _agent_for(svc, caller, agent_id)
-    placed = await services.place_call(db=svc.db, pbx=svc.pbx, context=settings.originate_context, agent=agent,
+    placed = await services.place_call(db=svc.db, pbx=svc.pbx_of(agent), context=settings.originate_context,
+                                       agent=agent,
                                        e164=e164, dial=dial_string(e164, region=settings.default_region),
                                        by=caller.name, may_override=caller.role is Role.ADMIN,
                                        override=_override(body), purpose="Call")

@@ -63,7 +63,8 @@ async def place_call(*, db: Database, pbx: PbxActions, context: str, agent: Agen
     if not agent.devices:
         raise InvalidInput("devices", f"agent {agent.id!r} has no phone to ring; add a device in the agent directory")
     reference = f"callercard-{uuid.uuid4().hex[:16]}"
-    await pbx.originate(channel=agent.devices[0], context=context, exten=dial, caller_id=f'"{purpose}" <{dial}>',
+    assert agent.phone is not None
+    await pbx.originate(channel=agent.phone.device, context=context, exten=dial, caller_id=f'"{purpose}" <{dial}>',
                         variables={"CALLERCARD_CALL": reference, **(variables or {})}, action_id=reference)
     return Placed(reference=reference, number=e164, dialed=dial, agent_id=agent.id)
 

@@ -46,5 +46,5 @@ async def decline(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentId
     if not shown[0].channel:
         raise Conflict("this call came through the HTTP event API, which names no PBX channel; decline it on "
                        "the phone", call_id=call_id)
-    await services.pbx.hangup(channel=shown[0].channel)
+    await services.pbx_on(shown[0].pbx).hangup(channel=shown[0].channel)
     return {"call_id": call_id, "agent_id": agent_id, "status": "declining"}

@@ -15,52 +15,55 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from callercard import phone
-from callercard.calls.outbox import TaskOutbox
+from callercard import metrics, pbxs
+from callercard.calls import card_prefetch
+from callercard.calls.outbox import OutboxGate, TaskOutbox
 from callercard.calls.records import call_record
 from callercard.calls.redis_screens import Screens
-from callercard.calls.state import CallTracker, CardEvent, Effects, LegState, Notice
+from callercard.calls.state import Call, CallTracker, CardEvent, Effects, LegState, Notice
 from callercard.calls.webhook_events import CallEvents
+from callercard.lease import LeaseLost
 from callercard.lookup.services import CardLookup
+from callercard.pbxs import DEFAULT_PBX
 from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
 from callercard.webhooks.events import WebhookEmitter
 
 log = logging.getLogger(__name__)
+ShownGate = Callable[[int], Awaitable[None]]
 # A ringing this far behind the PBX (a slow or down Centrifugo delays the queue) is dropped once its ring is over.
 LATE_RINGING_SECONDS = 1.0
 _SHOWING_A_CARD = (CardEvent.RINGING, CardEvent.ANSWERED)
-
-
-def _found(lookup: asyncio.Task[dict[str, Any]]) -> bool:
-    """The card lookup finished with a card (not cancelled by the call's end, not failed)."""
-    return lookup.done() and not lookup.cancelled() and lookup.exception() is None
-
-
-async def _known(card: dict[str, Any]) -> dict[str, Any]:
-    return card
 
 
 class CallFlowService:
     """Carries out the state machine's effects, in order, without ever raising into the AMI loop."""
 
     def __init__(self, *, settings: Settings, tracker: CallTracker, lookup: CardLookup, notifier: CardPublisher,
-                 queue: WorkerQueue, screens: Screens | None = None, webhooks: WebhookEmitter | None = None) -> None:
+                 queue: WorkerQueue, screens: Screens | None = None, pbx: str | None = None,
+                 outbox_gate: OutboxGate | None = None, shown_gate: ShownGate | None = None,
+                 webhooks: WebhookEmitter | None = None) -> None:
+        """``pbx``: the one PBX whose calls these are (a listener's), so call ids leave as ``pbxs.call_id``; None:
+        the tracker's call ids are already namespaced (the HTTP feed). ``outbox_gate`` runs before each record
+        is handed to the worker (the listener saves its live calls first, so a successor can never lose one)."""
         self.settings = settings
-        self._events = CallEvents(webhooks)  # for other systems (webhooks); queued, never awaited here
+        self.pbx = pbx
+        self._shown_gate = shown_gate
         self._screens = screens
         self.tracker = tracker
+        # For other systems (webhooks): queued, never awaited here.
+        self._events = CallEvents(webhooks, tracker=tracker, public_id=self.public_id)
         self._lookup = lookup
         self._notifier = notifier
         self._queue_to_worker = queue
         # Call records must reach the worker even when the broker is down: they wait here and are retried.
-        self.outbox = TaskOutbox(queue.send)
+        self.outbox = TaskOutbox(queue.send, gate=outbox_gate)
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
@@ -69,12 +72,29 @@ class CallFlowService:
         self._card_late: set[str] = set()  # calls whose card was not found within one wait: no popup waits again
         # Each live call's direction, kept past the tracker's end of the call for its closing events.
         self._directions: dict[str, str] = {}
+        self._finishing: dict[str, Call] = {}  # finished calls whose record is not in the outbox yet
+
+    def public_id(self, call_id: str) -> str:
+        """The call id card events, screens and records carry (``pbxs.call_id``)."""
+        return pbxs.call_id(self.pbx, call_id) if self.pbx else call_id
 
     def submit(self, effects: Effects) -> None:
         """Queue effects; never blocks, never raises."""
         if effects.received_at is None:
             effects.received_at = time.monotonic()
+        for call in effects.finished:
+            self._finishing[call.call_id] = call
         self._queue.put_nowait(effects)
+
+    def finishing(self) -> list[Call]:
+        """Calls that finished whose closing card events and record wait behind earlier events."""
+        return list(self._finishing.values())
+
+    def _record(self, call: Call) -> dict[str, Any]:
+        return call_record(call, tracker=self.tracker, region=self.settings.default_region,
+                           area_code=self.settings.default_area_code, call_id=self.public_id(call.call_id),
+                           callback_min_wait=self.settings.callback_min_wait_seconds,
+                           pbx=self.pbx or call.pbx or DEFAULT_PBX)
 
     async def run(self) -> None:
         outbox = asyncio.create_task(self.outbox.run())
@@ -93,19 +113,22 @@ class CallFlowService:
     def _dispatch(self, effects: Effects) -> None:
         """Start the lookups at once, then chain each call's card events and hand-offs behind its earlier ones."""
         for number, call_id in effects.lookups:
-            self._cards[call_id] = asyncio.create_task(self._resolve(number))
+            self._cards[call_id] = asyncio.create_task(card_prefetch.prefetch_card(lookup=self._lookup, raw=number,
+                                                                     settings=self.settings))
             if self.outbox.broker_down:  # the card is prefetched here anyway; the worker's warm-up can wait
                 log.info("call %s: broker down, worker lookup skipped", call_id)
             else:
-                self._spawn(self._queue_to_worker.send(LOOKUP_CALLER, [number], {"call_id": call_id}))
+                self._spawn(self._queue_to_worker.send(LOOKUP_CALLER, [number], {"call_id": self.public_id(call_id)}))
         for call_id, card in effects.cards:  # known without a lookup (a colleague's call)
-            self._cards[call_id] = asyncio.create_task(_known(card))
+            self._cards[call_id] = asyncio.create_task(card_prefetch.known(card))
         per_call: dict[str, Effects] = {}
-        for notice in effects.notices:
-            per_call.setdefault(notice.call_id, Effects(received_at=effects.received_at)).notices.append(notice)
-        for call in effects.finished:
-            self._directions[call.call_id] = call.direction  # for its closing events, after the tracker forgot it
-            per_call.setdefault(call.call_id, Effects(received_at=effects.received_at)).finished.append(call)
+        for call_id, notice in [(n.call_id, n) for n in effects.notices] + [(c.call_id, c) for c in effects.finished]:
+            part = per_call.setdefault(call_id, Effects(received_at=effects.received_at, state_seq=effects.state_seq))
+            if isinstance(notice, Notice):
+                part.notices.append(notice)
+            else:  # a finished call; its direction is kept for its closing events, after the tracker forgot it
+                self._directions[call_id] = notice.direction
+                part.finished.append(notice)
         for call_id, part in per_call.items():
             self._chain(call_id, part)
 
@@ -132,7 +155,7 @@ class CallFlowService:
             if self._stale_ringing(notice, received):
                 log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
                             notice.agent_id, time.monotonic() - received)
-                self._call_event(notice, direction="inbound", card=None)
+                self._events.notice(notice, direction="inbound", card=None)
                 continue
             if notice.event is CardEvent.CARD and not self._on_screen(notice):
                 continue  # the call left the agent's screen before its card was found
@@ -141,11 +164,17 @@ class CallFlowService:
             if direction == "internal" and not self.settings.internal_call_popups:
                 continue
             card = await self._card(notice.call_id)
-            await self._notifier.notify(notice, direction=direction, card=card,
-                                        still_wanted=functools.partial(self._still_wanted, notice, received))
+            if notice.event in _SHOWING_A_CARD and not await self._kept(effects):
+                continue
+            shown = replace(notice, call_id=self.public_id(notice.call_id)) if self.pbx else notice
+            if await self._notifier.notify(shown, direction=direction, card=card,
+                                           still_wanted=functools.partial(self._still_wanted, notice, received)):
+                metrics.POPUP_PUBLISH_SECONDS.labels(notice.event.value).observe(time.monotonic() - received)
+            else:
+                metrics.CARD_EVENTS_FAILED.labels(notice.event.value).inc()
             if not self._stale_ringing(notice, received):  # dropped while retrying: not on the agent's screen
-                await self._remember_screen(notice, direction=direction, card=card)
-            self._call_event(notice, direction=direction, card=card)  # after the popup: it never waits on this
+                await self._remember_screen(shown, direction=direction, card=card)
+            self._events.notice(notice, direction=direction, card=card)  # after the popup: it never waits
             awaited = (notice.call_id, notice.agent_id)
             if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
                     and awaited not in self._card_awaited:
@@ -153,19 +182,27 @@ class CallFlowService:
                 self._spawn(self._card_when_found(notice))
         for call in effects.finished:
             self._directions.pop(call.call_id, None)
-            record = call_record(call, tracker=self.tracker, region=self.settings.default_region,
-                                 area_code=self.settings.default_area_code,
-                                 callback_min_wait=self.settings.callback_min_wait_seconds)
+            record = self._record(call)
             self.outbox.put(RECORD_CALL, [record], {})
             self._events.finished(record, ended_at=call.ended_at)
+            self._finishing.pop(call.call_id, None)
             task = self._cards.pop(call.call_id, None)
             self._card_late.discard(call.call_id)
             if task is not None and not task.done():
                 task.cancel()
 
-    def _call_event(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
-        call = self.tracker.calls.get(notice.call_id)
-        self._events.notice(notice, direction=direction, number=call.number if call else None, card=card)
+    async def _kept(self, effects: Effects) -> bool:
+        """Before a popup opens the listener keeps its call in Redis (``shown_gate``); False: lease lost, show
+        nothing. Redis slow or down: shown anyway."""
+        if self._shown_gate is None or effects.state_seq is None:
+            return True
+        try:
+            await asyncio.wait_for(self._shown_gate(effects.state_seq), 0.5)
+        except LeaseLost:
+            return False
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("live calls not kept before a popup (%s); shown anyway", type(error).__name__)
+        return True
 
     async def _card_when_found(self, shown: Notice) -> None:
         """The lookup outlived the ringing's wait for it: send the card once found, behind the call's other events."""
@@ -174,7 +211,7 @@ class CallFlowService:
             if task is None:
                 return
             await asyncio.wait({task})  # the lookup ends within its own budget; a finished call cancels it
-            if not _found(task):
+            if not card_prefetch.found(task):
                 return
             self._chain(shown.call_id, Effects(notices=[replace(shown, event=CardEvent.CARD)]))
         finally:
@@ -191,6 +228,8 @@ class CallFlowService:
             return
         try:
             await asyncio.wait_for(self._screens.update(notice, direction=direction, card=card), 0.5)
+        except LeaseLost:
+            return  # this listener is no longer the active one: its successor keeps the screens
         except (RedisError, OSError, TimeoutError) as error:
             # The popup itself went out; only a page reload or a decline needs this copy.
             log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
@@ -235,17 +274,6 @@ class CallFlowService:
             log.error("shutting down with %d call record(s) the broker did not take", self.outbox.pending)
         return self.outbox.pending
 
-    async def _resolve(self, raw: str) -> dict[str, Any]:
-        settings = self.settings
-        try:
-            number = phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
-        except phone.InvalidNumber:
-            number = phone.Number(raw=raw, kind=phone.NumberKind.WITHHELD, e164=None)
-        # The greeting leaves seconds before the first ring: wait for the store and the sources as long as they may
-        # take (each source within its own timeout).
-        card = await self._lookup.within_budget(number, budget_seconds=settings.greeting_lookup_budget_seconds)
-        return card.model_dump(mode="json")
-
     async def _card(self, call_id: str) -> dict[str, Any] | None:
         """The call's card, waiting for it up to the lookup budget once per call: the other agents' popups of a
         ring-all do not each wait again in turn; a card found later reaches them as a ``card`` event."""
@@ -253,7 +281,7 @@ class CallFlowService:
         if task is None:
             return None
         if call_id in self._card_late:
-            return task.result() if _found(task) else {"pending": True}
+            return task.result() if card_prefetch.found(task) else {"pending": True}
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.settings.lookup_budget_seconds)
         except TimeoutError:

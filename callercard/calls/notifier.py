@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,11 +44,21 @@ def card_event(notice: Notice, *, direction: str, card: dict[str, Any] | None) -
                             queue=notice.queue, at=notice.at, reason=notice.reason, card=card).model_dump(mode="json")
 
 
+def idempotency_key(notice: Notice) -> str:
+    """From the PBX's identifiers only (call, ringing leg, event), never from when a process saw them: a retry,
+    a second listener or a successor replaying the same moment after a takeover is shown once (Centrifugo drops
+    a publication whose key it saw on the channel in the last minutes)."""
+    return f"{notice.call_id}:{notice.leg_id or notice.agent_id}:{notice.event.value}"
+
+
 class CardNotifier:
     """Implements ``callercard.ports.CardPublisher``."""
 
-    def __init__(self, client: AsyncClient, *, attempts: int = 3, retry_delay: float = 0.2) -> None:
+    def __init__(self, client: AsyncClient, *, attempts: int = 3, retry_delay: float = 0.2,
+                 may_publish: Callable[[], bool] | None = None) -> None:
+        """``may_publish`` is asked (no I/O) right before every attempt: a listener without its lease sends nothing."""
         self._client = client
+        self._may_publish = may_publish
         self._attempts = attempts
         self._retry_delay = retry_delay
         self.published = 0
@@ -59,9 +70,13 @@ class CardNotifier:
         """Publish ``notice``; ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""
         payload = card_event(notice, direction=direction, card=card)
         channel = centrifugo.agent_channel(notice.agent_id)
-        # One key per (call, agent, event, moment): a retried publish is not shown twice.
-        key = f"{notice.call_id}:{notice.agent_id}:{notice.event.value}:{notice.at.timestamp():.6f}"
+        key = idempotency_key(notice)
         for attempt in range(1, self._attempts + 1):
+            if self._may_publish is not None and not self._may_publish():
+                log.warning("call %s: %s to %s not published: this listener is not the active one", notice.call_id,
+                            notice.event.value, notice.agent_id)
+                self.dropped += 1
+                return False
             if attempt > 1 and still_wanted is not None and not still_wanted():
                 log.info("call %s: %s to %s no longer wanted; not retried", notice.call_id, notice.event.value,
                          notice.agent_id)

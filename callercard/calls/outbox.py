@@ -16,18 +16,26 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from callercard import metrics
+
 log = logging.getLogger(__name__)
 SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
+# Runs before a hand-off that was queued after the last run: returns how many hand-offs (by count of ``put``s)
+# it covered. The listener saves its live calls, and the records waiting here, before any record leaves.
+OutboxGate = Callable[[], Awaitable[int]]
 
 
 class TaskOutbox:
     def __init__(self, send: SendTask, *, retry_initial: float = 0.25, retry_max: float = 2.0,
-                 limit: int = 100_000) -> None:
+                 limit: int = 100_000, gate: OutboxGate | None = None) -> None:
         self._send = send
+        self._gate = gate
+        self.puts = 0  # hand-offs queued so far
+        self._covered = 0  # of them, how many the gate has seen
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._limit = limit
-        self._pending: deque[tuple[str, list[Any], dict[str, Any]]] = deque()
+        self._pending: deque[tuple[str, list[Any], dict[str, Any], int]] = deque()
         self._wake = asyncio.Event()
         self.down_since: float | None = None  # time.monotonic() of the first failed hand-off of an outage
         self.sent = 0
@@ -46,8 +54,13 @@ class TaskOutbox:
             dropped = self._pending.popleft()
             log.error("outbox full (%d hand-offs while the broker is down): dropping the oldest, %s %s",
                       self._limit, dropped[0], _call_id(dropped))
-        self._pending.append((name, args, kwargs))
+        self.puts += 1
+        self._pending.append((name, args, kwargs, self.puts))
         self._wake.set()
+
+    def waiting(self) -> list[tuple[str, list[Any], dict[str, Any]]]:
+        """The hand-offs not yet taken by the broker, oldest first."""
+        return [(name, args, kwargs) for name, args, kwargs, _ in self._pending]
 
     async def run(self) -> None:
         delay = self._retry_initial
@@ -64,9 +77,13 @@ class TaskOutbox:
 
     async def _send_oldest(self) -> bool:
         item = self._pending[0]
+        name, args, kwargs, number = item
         try:
-            await self._send(*item)
+            if self._gate is not None and number > self._covered:
+                self._covered = await self._gate()
+            await self._send(name, args, kwargs)
         except Exception as error:  # noqa: BLE001  # whatever stops a hand-off, the record waits and is retried
+            metrics.CALL_LOG_WRITE_FAILURES.labels("hand-off").inc()
             if self.down_since is None:
                 self.down_since = time.monotonic()
                 log.warning("broker unavailable (%s: %s); keeping %d hand-off(s) and retrying", type(error).__name__,
@@ -82,7 +99,7 @@ class TaskOutbox:
         return True
 
 
-def _call_id(item: tuple[str, list[Any], dict[str, Any]]) -> str:
-    _, args, kwargs = item
+def _call_id(item: tuple[str, list[Any], dict[str, Any], int]) -> str:
+    _, args, kwargs, _ = item
     record = args[0] if args and isinstance(args[0], dict) else {}
     return f"call {record.get('call_id') or kwargs.get('call_id') or '?'}"

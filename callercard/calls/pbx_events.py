@@ -7,7 +7,6 @@ Modelled on the common CTI webhook shape: ``newCall`` when a call enters,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +17,9 @@ from typing import Annotated
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from callercard.agents.schemas import AgentId
-from callercard.calls.state import CallTracker, Effects
+from callercard.calls.state import Call, CallTracker, Effects
+from callercard.pbxs import DEFAULT_PBX
+from callercard.settings import PbxId
 
 log = logging.getLogger(__name__)
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
@@ -43,6 +44,7 @@ class PbxEvent(BaseModel):
         default=None, validation_alias=AliasChoices("agent", "user"))
     queue: Annotated[str, StringConstraints(max_length=80)] | None = None
     direction: Annotated[str, StringConstraints(pattern=r"^(inbound|outbound|internal)$")] = "inbound"
+    pbx: PbxId = Field(default=DEFAULT_PBX, description="which PBX sends it, where several do; call ids are per PBX")
     # A time without its zone is refused (422 naming ``at``): the flow compares it with zoned times, and guessing
     # the PBX's zone would misplace the call by hours.
     at: AwareDatetime | None = Field(default=None, description="when it happened, with its zone (…Z or …+03:00); "
@@ -56,6 +58,23 @@ class HttpCallFlow:
         self._last_event: dict[str, datetime] = {}  # call id -> when its latest event arrived (our clock)
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._rings: dict[tuple[str, str], int] = {}  # (call, agent) -> how many times the agent was rung
+
+    def seed(self, call_id: str, *, call: Call | None, rings: dict[str, int], last_event_at: datetime | None) -> None:
+        """Take in one call's state as kept elsewhere (``redis_feed``), before its next event is applied."""
+        if call is not None:
+            self.tracker.calls[call_id] = call
+        self._rings.update({(call_id, agent): count for agent, count in rings.items()})
+        if last_event_at is not None:
+            self._last_event[call_id] = last_event_at
+
+    def rings_of(self, call_id: str) -> dict[str, int]:
+        return {agent: count for (cid, agent), count in self._rings.items() if cid == call_id}
+
+    def last_event_of(self, call_id: str) -> datetime | None:
+        return self._last_event.get(call_id)
+
+    def ended(self, call_id: str) -> bool:
+        return call_id in self._ended
 
     def _leg(self, call_id: str, agent: str, *, new_ring: bool = False) -> str:
         """The agent's current leg; an agent rung again after a finished ring gets a new one."""
@@ -120,16 +139,3 @@ class HttpCallFlow:
                     effects.notices += self.tracker.stop_ringing(call_id=call_id, leg_id=leg.leg_id, at=now,
                                                                  reason="expired")
         return effects
-
-
-async def expire_idle_calls_forever(*, flow: HttpCallFlow, submit: Callable[[Effects], None],
-                                    call_idle_seconds: float, ring_idle_seconds: float) -> None:
-    """The HTTP feed's calls live in this process: expire the idle ones. (A Redis-kept call state would do this
-    where it keeps them; this is the one function to replace then.)"""
-    every = min(30.0, ring_idle_seconds / 3)
-    while True:
-        await asyncio.sleep(every)
-        try:
-            submit(flow.expire_idle(call_idle_seconds=call_idle_seconds, ring_idle_seconds=ring_idle_seconds))
-        except Exception:
-            log.exception("expiring idle HTTP-feed calls failed; trying again in %.0f s", every)

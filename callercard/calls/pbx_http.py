@@ -22,8 +22,9 @@ class Accepted(BaseModel):
 async def pbx_event(services: ServicesDep, _role: PbxOrAdmin, body: PbxEvent) -> Accepted:
     """Card events are queued in arrival order; send a call's events in the order they happened.
 
-    The call state lives in this API process: run one API process per PBX feed.
+    The call state lives in Redis: any API process may take any event of any call. ``pbx`` names the PBX
+    where several send events (call ids are per PBX); Redis down is a 503, and the PBX should send it again.
     """
-    effects = services.pbx_calls.handle(body)
+    effects = await services.pbx_calls.handle(body)
     services.call_service.submit(effects)
     return Accepted(card_events=len(effects.notices))

@@ -7,6 +7,7 @@ from typing import Any
 
 from callercard import phone
 from callercard.calls.state import Call, CallTracker, Outcome
+from callercard.pbxs import DEFAULT_PBX
 
 MISSED = {o.value for o in Outcome if o is not Outcome.ANSWERED}
 
@@ -27,8 +28,9 @@ def callback_of(*, outcome: str, kind: str, wait_seconds: float | None, min_wait
 
 
 def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str | None = None,
-                callback_min_wait: float = 0.0) -> dict[str, Any]:
-    """A JSON-ready record (datetimes as ISO-8601): what the worker stores under ``_id = call_id``."""
+                callback_min_wait: float = 0.0, call_id: str | None = None, pbx: str = DEFAULT_PBX) -> dict[str, Any]:
+    """A JSON-ready record (datetimes as ISO-8601): what the worker stores under ``_id = call_id`` (the call's
+    own id unless given: the PBX-namespaced one, ``pbxs.call_id``), with the PBX it was on."""
     try:
         number = phone.normalize(call.number, region=region, default_area_code=area_code)
         e164, kind = number.e164, number.kind.value
@@ -41,7 +43,8 @@ def call_record(call: Call, *, tracker: CallTracker, region: str, area_code: str
     legs = [call.legs[key] for key in call.leg_order]
     wait_seconds = _seconds(call.entered_at, first_answer or call.ended_at)
     return {
-        "call_id": call.call_id,
+        "call_id": call_id or call.call_id,
+        "pbx": pbx,
         "caller": {"number": call.number, "e164": e164, "kind": kind},
         "direction": call.direction,
         "queues": call.queues,

@@ -1,7 +1,8 @@
 """What each agent's widget shows right now, kept in Redis for reloaded pages and for the API's actions.
 
 One hash per agent, ``callercard:screen:<agent_id>``: call id → the last card event published for that
-call, with the ringing leg's channel while it rings (what a decline hangs up; never sent to browsers). ``ended`` and
+call, with the ringing leg's channel while it rings and its PBX (what a decline hangs up, where; never sent to
+browsers). ``ended`` and
 ``dismissed`` remove the call. The hash expires a while after its last change, so a screen can never
 stay stuck if an end was lost.
 """
@@ -16,6 +17,8 @@ import redis.asyncio as aioredis
 
 from callercard.calls.notifier import card_event
 from callercard.calls.state import CardEvent, Notice
+from callercard.lease import Lease
+from callercard.pbxs import DEFAULT_PBX
 
 SCREEN_TTL_SECONDS = 6 * 3600
 _CLOSING = (CardEvent.ENDED, CardEvent.DISMISSED)
@@ -29,6 +32,7 @@ def _key(agent_id: str) -> str:
 class OnScreen:
     payload: dict[str, Any]  # a card event exactly as published to the agent's channel
     channel: str | None
+    pbx: str = DEFAULT_PBX  # where ``channel`` is
 
     @property
     def ringing(self) -> bool:
@@ -36,26 +40,38 @@ class OnScreen:
 
 
 class Screens:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, lease: Lease | None = None, pbx: str | None = None) -> None:
+        """With ``lease`` (a listener's), every write is fenced: a listener that lost it writes nothing. ``pbx``:
+        the PBX of these calls, kept with each entry so a decline reaches the right one."""
         self._client = client
+        self._lease = lease
+        self._pbx = pbx
 
     async def update(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
         key = _key(notice.agent_id)
         if notice.event in _CLOSING:
-            await self._client.hdel(key, notice.call_id)
+            await self._write([["HDEL", key, notice.call_id]], key)
             return
         if notice.event is CardEvent.CARD:  # the same popup or call, now with its card
             shown = await self.get(notice.agent_id, notice.call_id)
             if shown is None:
                 return
             shown.payload["card"] = card
-            await self._client.hset(key, notice.call_id, json.dumps({"payload": shown.payload,
-                                                                     "channel": shown.channel}))
+            stored = {"payload": shown.payload, "channel": shown.channel, "pbx": shown.pbx}
+            await self._write([["HSET", key, notice.call_id, json.dumps(stored)]], key)
             return
         payload = card_event(notice, direction=direction, card=card)
+        stored = {"payload": payload, "channel": notice.channel, "pbx": self._pbx or DEFAULT_PBX}
+        await self._write([["HSET", key, notice.call_id, json.dumps(stored)],
+                           ["EXPIRE", key, SCREEN_TTL_SECONDS]], key)
+
+    async def _write(self, commands: list[list[str | int]], key: str) -> None:
+        if self._lease is not None:
+            await self._lease.fenced(commands, keys=[key])
+            return
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, notice.call_id, json.dumps({"payload": payload, "channel": notice.channel}))
-            pipe.expire(key, SCREEN_TTL_SECONDS)
+            for command in commands:
+                pipe.execute_command(*command)
             await pipe.execute()
 
     async def get(self, agent_id: str, call_id: str) -> OnScreen | None:
@@ -71,4 +87,4 @@ class Screens:
 
 def _on_screen(raw: str | bytes) -> OnScreen:
     stored = json.loads(raw)
-    return OnScreen(payload=stored["payload"], channel=stored.get("channel"))
+    return OnScreen(payload=stored["payload"], channel=stored.get("channel"), pbx=stored.get("pbx") or DEFAULT_PBX)

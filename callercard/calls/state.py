@@ -50,6 +50,7 @@ class Notice:
     at: datetime
     reason: str | None = None
     channel: str | None = None  # the ringing leg's channel as the PBX names it (what a decline hangs up)
+    leg_id: str | None = None  # the PBX's identity of the ringing phone (the card event's idempotency key)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Effects:
     finished: list[Call] = field(default_factory=list)
     cards: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (call id, card known without lookup)
     received_at: float | None = None  # time.monotonic() when the adapter got its input (how late it is)
+    state_seq: int | None = None  # the listener's count of events when it made these (its live-call saves)
 
 
 @dataclass(slots=True)
@@ -90,6 +92,7 @@ class Call:
     # The PBX stopped trying (a queue's timeout, the dialplan moving on) while the caller was still there.
     given_up: bool = False
     caller_agent: str | None = None  # an internal call: the calling colleague's agent id
+    pbx: str | None = None  # the PBX it is on, where one process serves several (the HTTP event feed)
 
     @property
     def first_ring_at(self) -> datetime | None:
@@ -144,7 +147,7 @@ class CallTracker:
         call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel)
         call.leg_order.append(leg_id)
         call.given_up = False
-        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel)]
+        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel, leg_id=leg_id)]
 
     def take_over(self, *, call_id: str, leg_id: str, agent_id: str, at: datetime,
                   channel: str | None = None) -> list[Notice]:
@@ -156,14 +159,14 @@ class CallTracker:
         call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel,
                                 state=LegState.ANSWERED, answered_at=at, result="answered")
         call.leg_order.append(leg_id)
-        return [Notice(agent_id, CardEvent.ANSWERED, call_id, queue, at)]
+        return [Notice(agent_id, CardEvent.ANSWERED, call_id, queue, at, leg_id=leg_id)]
 
     def stop_ringing(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
         leg = self._leg(call_id, leg_id)
         if leg is None or leg.state is not LegState.RINGING:
             return []
         leg.state, leg.ended_at, leg.result = LegState.DONE, at, reason
-        return [Notice(leg.agent_id, CardEvent.DISMISSED, call_id, leg.queue, at, reason)]
+        return [Notice(leg.agent_id, CardEvent.DISMISSED, call_id, leg.queue, at, reason, leg_id=leg_id)]
 
     def answer(self, *, call_id: str, leg_id: str, at: datetime) -> list[Notice]:
         call = self.calls.get(call_id)
@@ -171,7 +174,7 @@ class CallTracker:
         if call is None or leg is None or leg.state is not LegState.RINGING:
             return []
         leg.state, leg.answered_at, leg.result = LegState.ANSWERED, at, "answered"
-        notices = [Notice(leg.agent_id, CardEvent.ANSWERED, call_id, leg.queue, at)]
+        notices = [Notice(leg.agent_id, CardEvent.ANSWERED, call_id, leg.queue, at, leg_id=leg_id)]
         for other in call.legs.values():  # ring-all: everyone else's popup closes at once
             if other is not leg and other.state is LegState.RINGING:
                 notices += self.stop_ringing(call_id=call_id, leg_id=other.leg_id, at=at,
@@ -188,7 +191,7 @@ class CallTracker:
         leg.state, leg.ended_at = LegState.DONE, at
         if reason == "transferred":
             leg.result = "transferred"
-        return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason)]
+        return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason, leg_id=leg_id)]
 
     def leg(self, call_id: str, leg_id: str) -> Leg | None:
         return self._leg(call_id, leg_id)

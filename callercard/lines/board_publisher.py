@@ -19,17 +19,24 @@ from cent.exceptions import CentError
 from redis.exceptions import RedisError
 
 from callercard import centrifugo
+from callercard.lease import Lease, LeaseLost
 from callercard.lines import redis_status
 from callercard.lines.board import QueueBoard
+from callercard.pbxs import DEFAULT_PBX
 
 log = logging.getLogger(__name__)
 
 
 class BoardPublisher:
-    def __init__(self, *, redis: aioredis.Redis, cent: AsyncClient) -> None:
+    def __init__(self, *, redis: aioredis.Redis, cent: AsyncClient, pbx: str = DEFAULT_PBX,
+                 lease: Lease | None = None) -> None:
+        """Summaries name their ``pbx`` (an extra field: widgets that read only queue, free and on_line are
+        unaffected); with ``lease`` nothing is saved or published once this listener is no longer active."""
         self.board = QueueBoard()
         self._redis = redis
         self._cent = cent
+        self._pbx = pbx
+        self._lease = lease
         self._changed: asyncio.Queue[str] = asyncio.Queue()
 
     def observe(self, event: Mapping[str, str]) -> str | None:
@@ -48,11 +55,15 @@ class BoardPublisher:
     async def run(self) -> None:
         while True:
             queue = await self._changed.get()
-            summary = {**self.board.summary(queue), "seq": time.time_ns()}
+            summary = {**self.board.summary(queue), "pbx": self._pbx, "seq": time.time_ns()}
             try:
-                await asyncio.wait_for(redis_status.save(self._redis, summary), 1.0)
+                await asyncio.wait_for(redis_status.save(self._redis, summary, lease=self._lease), 1.0)
             except (RedisError, OSError, TimeoutError) as error:
                 log.warning("line status of %s not saved: %s", queue, error)
+            except LeaseLost:
+                continue  # not ours to publish either
+            if self._lease is not None and not self._lease.holds():
+                continue
             try:
                 await centrifugo.publish(self._cent, channel=centrifugo.QUEUES_CHANNEL, data=summary)
             except CentError as error:

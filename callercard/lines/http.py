@@ -15,6 +15,7 @@ from callercard.api.deps import ServicesDep
 from callercard.api.params import AgentIdPath
 from callercard.errors import NotFound
 from callercard.lines import redis_status, switching
+from callercard.pbxs import DEFAULT_PBX
 
 router = APIRouter(prefix="/api/v1/agents/{agent_id}", tags=["lines"])
 
@@ -33,7 +34,8 @@ async def _agent(services: ServicesDep, agent_id: str) -> Agent:
 
 async def _status(services: ServicesDep, agent: Agent) -> dict[str, dict[str, Any] | None]:
     try:
-        return await redis_status.load(services.redis, agent.lines)
+        return await redis_status.load(services.redis, agent.lines,
+                                       pbx=agent.phone.pbx if agent.phone else DEFAULT_PBX)
     except (RedisError, OSError):
         return dict.fromkeys(agent.lines)  # unknown: the switch then asks the PBX and reads its answers
 
@@ -45,6 +47,7 @@ def _lines_view(agent: Agent, status: dict[str, dict[str, Any] | None]) -> list[
         line = status.get(queue)
         me = switching.member_in(line, interface) if interface else None
         view.append({"line": number, "queue": queue, "interface": interface, "known": line is not None,
+                     "pbx": agent.phone.pbx if agent.phone else DEFAULT_PBX,
                      "free": line["free"] if line else None, "on_line": line["on_line"] if line else None,
                      "seq": line.get("seq") if line else None,
                      "me": {"member": me is not None, "paused": bool(me and me["paused"])}})
@@ -64,6 +67,6 @@ async def put_line(services: ServicesDep, caller: AgentOrAdmin, agent_id: AgentI
     """Sends QueueAdd / QueueRemove / QueuePause to the PBX; ``done`` says what happened, step by step."""
     ensure_own_agent(caller, agent_id)
     agent = await _agent(services, agent_id)
-    done = await switching.switch(pbx=services.pbx, agent=agent, line=choice.line,
+    done = await switching.switch(pbx=services.pbx_of(agent), agent=agent, line=choice.line,
                                  status=await _status(services, agent))
     return {"line": choice.line, "done": done}

@@ -28,7 +28,8 @@ def membership_of(agent: Agent) -> Membership:
     """Local channels join queues as ``Local/201@agents/n`` (no optimization), others as the device itself."""
     if not agent.devices:
         raise InvalidInput("devices", f"agent {agent.id!r} has no device to ring; add one in the agent directory")
-    device = agent.devices[0]
+    assert agent.phone is not None
+    device = agent.phone.device
     interface = f"{device}/n" if device.startswith("Local/") else device
     return Membership(interface=interface, state_interface=device)
 

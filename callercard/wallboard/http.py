@@ -15,6 +15,7 @@ from callercard import centrifugo
 from callercard.api.auth import SupervisorOrAdmin
 from callercard.api.deps import ServicesDep
 from callercard.errors import CallercardError, StoreUnavailable
+from callercard.pbxs import known_pbxs
 from callercard.wallboard import redis_boards
 
 router = APIRouter(tags=["wallboard"])
@@ -50,7 +51,7 @@ async def wallboard(svc: ServicesDep, _caller: SupervisorOrAdmin) -> dict[str, A
     same boards go live on ``wallboard:queues``."""
     settings = svc.settings
     try:
-        boards = await redis_boards.load(svc.redis)
+        boards = await redis_boards.load(svc.redis, pbxs=known_pbxs(settings))
     except (RedisError, OSError) as error:
         raise StoreUnavailable("the wallboard is unavailable right now (Redis); retry shortly") from error
     now = datetime.now(UTC)

@@ -19,7 +19,9 @@ from cent.exceptions import CentError
 from redis.exceptions import RedisError
 
 from callercard import centrifugo
+from callercard.lease import Lease, LeaseLost
 from callercard.lines.board import QueueBoard
+from callercard.pbxs import DEFAULT_PBX
 from callercard.wallboard import redis_boards
 from callercard.wallboard.board import Wallboard
 
@@ -28,19 +30,23 @@ log = logging.getLogger(__name__)
 
 class WallboardPublisher:
     def __init__(self, *, redis: aioredis.Redis, cent: AsyncClient, members: QueueBoard,
-                 service_level_seconds: float, timezone: tzinfo,
+                 service_level_seconds: float, timezone: tzinfo, pbx: str = DEFAULT_PBX, lease: Lease | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """Boards name their ``pbx``; with ``lease`` nothing is saved or published once this listener is no longer
+        the PBX's active one."""
         self.board = Wallboard(service_level_seconds=service_level_seconds, timezone=timezone)
         self._members = members
         self._redis = redis
         self._cent = cent
         self._clock = clock
+        self._pbx = pbx
+        self._lease = lease
         self._changed: asyncio.Queue[str] = asyncio.Queue()
 
     async def restore(self) -> None:
         """Today's counts as the previous listener left them (nothing when Redis has none of today)."""
         try:
-            snapshot = await redis_boards.load_state(self._redis)
+            snapshot = await redis_boards.load_state(self._redis, pbx=self._pbx)
         except (RedisError, OSError) as error:
             log.warning("wallboard state not restored (%s); today's counts start from now", error)
             return
@@ -67,11 +73,16 @@ class WallboardPublisher:
                 changed.add(self._changed.get_nowait())
             now = self._clock()
             boards = [{**self.board.summary(queue, members=self._members.queues.get(queue, {}).values(), now=now),
-                       "seq": time.time_ns()} for queue in sorted(changed)]
+                       "pbx": self._pbx, "seq": time.time_ns()} for queue in sorted(changed)]
             try:
-                await asyncio.wait_for(redis_boards.save(self._redis, boards, state=self.board.snapshot()), 1.0)
+                await asyncio.wait_for(redis_boards.save(self._redis, boards, state=self.board.snapshot(),
+                                                         pbx=self._pbx, lease=self._lease), 1.0)
             except (RedisError, OSError, TimeoutError) as error:
                 log.warning("wallboard of %s not saved: %s", ", ".join(sorted(changed)), error)
+            except LeaseLost:
+                continue  # not ours to publish either
+            if self._lease is not None and not self._lease.holds():
+                continue
             for board in boards:
                 try:
                     await centrifugo.publish(self._cent, channel=centrifugo.WALLBOARD_CHANNEL, data=board)

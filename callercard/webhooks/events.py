@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,8 +57,11 @@ def _json_default(value: object) -> str:
 
 
 class WebhookEmitter:
-    def __init__(self, *, db: Database, queue: WorkerQueue) -> None:
+    def __init__(self, *, db: Database, queue: WorkerQueue, may_emit: Callable[[], bool] | None = None) -> None:
+        """``may_emit``: the listener's lease (no I/O); once it says no, what is still queued is dropped, not
+        stored: a listener that lost its PBX must not write for it."""
         self._db = db
+        self._may_emit = may_emit
         self._queue = queue
         self._endpoints: list[dict[str, Any]] = []
         self._loaded_at = float("-inf")
@@ -127,6 +131,10 @@ class WebhookEmitter:
             if not self._backlog:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            if self._may_emit is not None and not self._may_emit():
+                log.error("no longer the active listener: %d webhook event(s) not stored", len(self._backlog))
+                self._backlog.clear()
                 continue
             taken = list(itertools.islice(self._backlog, batch))
             try:

@@ -50,12 +50,21 @@ def env(fault_env: dict[str, str], broker: PrivateRedis) -> dict[str, str]:
     return {**fault_env, "CALLERCARD_REDIS_URL": broker.url}
 
 
+def services_redis_url(fault_env: dict[str, str]) -> str:
+    return fault_env["CALLERCARD_REDIS_URL"]
+
+
 @pytest.fixture
-def settings(env: dict[str, str]) -> Settings:
+def settings(env: dict[str, str], fault_env: dict[str, str]) -> Settings:
     settings = Settings(**settings_kwargs(env))  # type: ignore[arg-type]
     with MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongo_database)
         create_product_indexes(client, settings.mongo_database)
+    with redis.Redis.from_url(services_redis_url(fault_env)) as client:  # the session's Redis: Centrifugo's engine
+        # Replays repeat the PBX's ids exactly; Centrifugo would drop their card events as the previous test's.
+        stale = list(client.scan_iter(match="centrifugo.result.*"))
+        if stale:
+            client.delete(*stale)
     with contextlib.suppress(redis.RedisError), redis.Redis.from_url(settings.redis_url) as client:
         # The API process remembers cards it answered: the store was emptied behind its back.
         client.publish(NUMBERS_CHANGED_CHANNEL, EVERY_NUMBER)

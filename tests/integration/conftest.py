@@ -55,8 +55,14 @@ def settings(base_settings: Settings) -> Settings:
         client.drop_database(base_settings.mongo_database)
         create_product_indexes(client, base_settings.mongo_database)
     with redis.Redis.from_url(base_settings.redis_url) as client:
-        stale = [LINES_KEY, BOARDS_KEY, STATE_KEY, *client.scan_iter(match="callercard:screen:*"),
-                 *client.scan_iter(match="callercard:webhooks:*")]
+        # Card events' idempotency keys come from the PBX's ids, which a replayed capture repeats exactly: Centrifugo
+        # would drop a replay's events as duplicates of the previous test's (a real PBX never repeats a Linkedid).
+        stale = [LINES_KEY, *client.scan_iter(match="callercard:lines:*"),
+                 *client.scan_iter(match="callercard:screen:*"),
+                 *client.scan_iter(match=f"{BOARDS_KEY}*"), *client.scan_iter(match=f"{STATE_KEY}*"),
+                 *client.scan_iter(match="callercard:webhooks:*"),
+                 *client.scan_iter(match="centrifugo.result.*"), *client.scan_iter(match="callercard:pbx:*:calls"),
+                 *client.scan_iter(match="callercard:feed:*")]  # the HTTP feed's calls: a replay reuses their ids
         client.delete(*stale)
         # The API process remembers cards it answered: the store was emptied behind its back.
         client.publish(NUMBERS_CHANGED_CHANNEL, EVERY_NUMBER)

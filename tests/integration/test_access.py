@@ -30,6 +30,7 @@ ROUTES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
     ("GET", "/ping", {}, PUBLIC),
     ("GET", "/health/live", {}, PUBLIC),
     ("GET", "/health/ready", {}, PUBLIC),
+    ("GET", "/metrics", {}, PUBLIC),
     ("GET", "/api/v1/lookup", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("GET", "/api/v1/lookup/name", {"params": {"number": NUMBER}}, frozenset({"pbx", "admin"})),
     ("POST", "/api/v1/numbers/{number}:changed", {}, frozenset({"crm", "admin"})),

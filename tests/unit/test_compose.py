@@ -36,15 +36,20 @@ REQUIRED_ENV_NAMES = sorted(
     ENV_PREFIX + name.upper() for name, field in Settings.model_fields.items() if field.is_required()
 )
 
-EXPECTED_SERVICES = ["mongo", "redis", "centrifugo", "asterisk", "api", "worker", "listener"]
+EXPECTED_SERVICES = ["mongo", "redis", "centrifugo", "asterisk", "api", "api-2", "worker", "listener",
+                     "listener-standby"]
 APP_IMAGE = "callercard:latest"
-APP_SERVICES = [("api", "api"), ("worker", "worker"), ("listener", "listener")]
+APP_SERVICES = [("api", "api"), ("api-2", "api"), ("worker", "worker"), ("listener", "listener"),
+                ("listener-standby", "listener")]
 APP_SERVICE_NAMES = [name for name, _ in APP_SERVICES]
 
 EXPECTED_DEPENDENCIES = [
     ("api", ["mongo", "redis", "centrifugo"]),
     ("worker", ["mongo", "redis", "centrifugo"]),
     ("listener", ["mongo", "redis", "centrifugo", "asterisk"]),
+    ("listener-standby", ["mongo", "redis", "centrifugo", "asterisk"]),
+    ("api-2", ["mongo", "redis", "centrifugo"]),
+    ("centrifugo", ["redis"]),
 ]
 
 # (env var with a URL, service it must name, port that service listens on in its container)
@@ -421,3 +426,61 @@ def test_centrifugo_checks_the_audience_callercard_gives_connection_tokens() -> 
 
     audience = centrifugo_config().get("client", {}).get("token", {}).get("audience")
     assert audience == CONNECTION_AUDIENCE != API_AUDIENCE, "an API token would connect to Centrifugo"
+
+
+# --- production shape (issue 16) ---------------------------------------------------
+
+
+def _setting(service: str, name: str) -> str:
+    value = environment(service).get(f"CALLERCARD_{name.upper()}")
+    return resolved(value) if value is not None else str(Settings.model_fields[name].default)
+
+
+def _command(service: str) -> list[str]:
+    command = SERVICES[service].get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def test_every_pbx_has_an_active_and_a_standby_listener_with_their_own_names() -> None:
+    listeners: dict[str, list[str]] = {}
+    for service in SERVICES:
+        if _command(service) == ["listener"]:
+            listeners.setdefault(_setting(service, "pbx_id"), []).append(_setting(service, "listener_id"))
+    assert listeners, "no listener service"
+    for pbx, names in listeners.items():
+        assert len(names) >= 2, f"PBX {pbx} has {len(names)} listener(s): no standby to take over"
+        assert all(names) and len(set(names)) == len(names), f"PBX {pbx}: listeners must name themselves apart"
+
+
+def test_two_api_replicas_on_their_own_host_ports() -> None:
+    apis = [service for service in SERVICES if _command(service) == ["api"]]
+    assert len(apis) >= 2, apis
+    hosts = [published_ports(service).get(int(_setting(service, "api_port"))) for service in apis]
+    assert None not in hosts and len(set(hosts)) == len(hosts), hosts
+
+
+def test_redis_keeps_an_append_only_file_on_a_volume() -> None:
+    command = _command("redis")
+    assert command[command.index("--appendonly") + 1] == "yes", command
+    assert any(str(volume).endswith(":/data") for volume in SERVICES["redis"].get("volumes") or [])
+
+
+def test_mongo_is_a_replica_set_and_callercard_connects_to_it_as_one() -> None:
+    command = _command("mongo")
+    name = command[command.index("--replSet") + 1]
+    url = urlsplit(resolved(environment("api")["CALLERCARD_MONGO_URL"]))
+    assert f"replicaSet={name}" in url.query, url
+    assert name in " ".join(SERVICES["mongo"]["healthcheck"]["test"]), "the healthcheck initiates the set"
+
+
+def test_centrifugo_runs_its_redis_engine_on_the_compose_redis() -> None:
+    assert centrifugo_config()["engine"]["type"] == "redis"
+    url = urlsplit(resolved(environment("centrifugo")["CENTRIFUGO_ENGINE_REDIS_ADDRESS"]))
+    _check_endpoint(url.hostname, url.port, "redis", 6379, "centrifugo: CENTRIFUGO_ENGINE_REDIS_ADDRESS")
+
+
+def test_the_listeners_metrics_port_is_exposed() -> None:
+    for service in SERVICES:
+        if _command(service) == ["listener"]:
+            port = int(_setting(service, "listener_metrics_port"))
+            assert port and port in container_ports(service), f"{service}: metrics on {port} not exposed"

@@ -175,6 +175,7 @@ class Widget {
   onLineStatus(status) {
     const line = this.lines.get(status.queue);
     if (!line || (line.seq && status.seq < line.seq)) return;
+    if (line.pbx && status.pbx && line.pbx !== status.pbx) return; // a queue of that name on another PBX
     const me = line.interface && (status.members || []).find((member) => member.interface === line.interface);
     Object.assign(line, { free: status.free, on_line: status.on_line, seq: status.seq, known: true,
       me: { member: Boolean(me), paused: Boolean(me && me.paused) } });

@@ -1,0 +1,45 @@
+"""Prometheus metrics (prometheus_client): what operators watch, one definition per metric.
+
+The API serves them at ``/metrics``; a listener and a worker on their own port (``LISTENER_METRICS_PORT``,
+``WORKER_METRICS_PORT``). The worker's prefork children count in prometheus_client's multi-process mode
+(``worker.main``). Names and the alerts built on them are in README.md ("Watching it").
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import start_http_server as _start_http_server
+
+# Seconds from the PBX's event reaching the process to its card event accepted by Centrifugo.
+POPUP_PUBLISH_SECONDS = Histogram(
+    "callercard_popup_publish_seconds", "From the PBX's event received to its card event published",
+    ["event"], buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0))
+CARD_EVENTS_FAILED = Counter("callercard_card_events_failed_total",
+                             "Card events Centrifugo did not take after every attempt", ["event"])
+LOOKUP_SECONDS = Histogram(
+    "callercard_lookup_seconds", "The PBX's lookups (card, name, do-not-call check), answered within the budget",
+    ["endpoint"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0))
+LOOKUP_BUDGET_MISSES = Counter("callercard_lookup_budget_misses_total",
+                               "Lookups the store did not answer within the budget (answered degraded)",
+                               ["endpoint"])
+AMI_LINK_UP = Gauge("callercard_ami_link_up", "1 while the active listener is logged in to the PBX", ["pbx"])
+LISTENER_ACTIVE = Gauge("callercard_listener_active", "1 while this listener holds the PBX's lease",
+                        ["pbx", "listener"])
+AMI_EVENTS = Counter("callercard_ami_events_total", "AMI events the active listener read (rate(): per second)",
+                     ["pbx"])
+CALL_LOG_WRITE_FAILURES = Counter("callercard_call_log_write_failures_total",
+                                  "Call records that failed to reach the call log (each attempt)", ["stage"])
+TAKEOVERS = Counter("callercard_listener_takeovers_total", "Times this listener became the active one", ["pbx"])
+
+
+def latest(registry: CollectorRegistry | None = None) -> bytes:
+    """The text exposition of every metric (of ``registry``, else this process's)."""
+    return generate_latest(registry) if registry is not None else generate_latest()
+
+
+def serve(port: int, registry: CollectorRegistry | None = None) -> None:
+    """Serve ``/metrics`` on ``port`` (all interfaces: Prometheus scrapes from another host) in a thread."""
+    if registry is not None:
+        _start_http_server(port, registry=registry)
+    else:
+        _start_http_server(port)
