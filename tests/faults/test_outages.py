@@ -11,7 +11,7 @@ import pytest
 
 from callercard.settings import Settings
 from tests.faults.conftest import wait_http
-from tests.integration.test_access import PATH_VALUES, ROUTES
+from tests.integration.test_access import ROUTES, route_request
 from tests.support.faults import PrivateRedis, TcpProxy, free_port, report
 from tests.support.processes import Process
 
@@ -46,7 +46,8 @@ async def test_an_outage_is_a_503_naming_the_system_on_every_route_never_a_500(
             else:
                 await proxies[dependency].cut()
             for method, template, request, _ in ROUTES:
-                response = await client.request(method, template.format(**PATH_VALUES), **request)
+                url, kwargs = route_request(template, request)
+                response = await client.request(method, url, **kwargs)
                 is_json = response.headers.get("content-type", "").startswith("application/json")
                 answers[f"{method} {template}"] = (response.status_code, response.json() if is_json else {})
     finally:

@@ -149,14 +149,20 @@ async def credentials(settings: Settings, db: AsyncDatabase,
                "agent": agent_key, "crm": crm_key, "supervisor": supervisor_key}
 
 
+def route_request(template: str, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A route's URL with its path values filled in (``request["path"]`` overrides ``PATH_VALUES``), and the rest
+    of ``request`` as httpx's keyword arguments."""
+    values = {**PATH_VALUES, **request.get("path", {})}
+    return template.format(**values), {k: v for k, v in request.items() if k != "path"}
+
+
 async def call(api_url: str, route: tuple[str, str, dict[str, Any], frozenset[str]],
                credential: str | None) -> httpx.Response:
     method, template, request, _ = route
     headers = {"Authorization": f"Bearer {credential}"} if credential else {}
-    values = {**PATH_VALUES, **request.get("path", {})}
+    url, kwargs = route_request(template, request)
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as client:
-        return await client.request(method, template.format(**values),
-                                    **{k: v for k, v in request.items() if k != "path"})
+        return await client.request(method, url, **kwargs)
 
 
 def test_the_table_covers_every_route_in_the_openapi_schema(api_url: str) -> None:
@@ -218,8 +224,8 @@ async def test_a_key_in_the_url_is_only_for_the_pbx_on_its_own_routes(
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
         for role in ROLES:
             params = {**request.get("params", {}), "api_key": credentials[role]}
-            response = await client.request(method, template.format(**PATH_VALUES),
-                                            **{**request, "params": params})
+            url, kwargs = route_request(template, request)
+            response = await client.request(method, url, **{**kwargs, "params": params})
             if role == "pbx" and template in PBX_ROUTES:
                 assert 200 <= response.status_code < 300, (role, response.status_code, response.text)
                 continue
