@@ -84,7 +84,11 @@ async def test_the_wallboard_shows_the_right_numbers_for_a_replayed_sequence_of_
 
 
 async def test_the_wallboard_wants_a_supervisors_or_an_admins_key(
-        settings: Settings, api_url: str, api_process: Process, browser: Browser, db: AsyncDatabase) -> None:
+        settings: Settings, api_url: str, api_process: Process, browser: Browser, db: AsyncDatabase,
+        admin_api: httpx.AsyncClient) -> None:
+    # A real agent's key: a key of an agent missing from the directory is refused before its role is looked at.
+    assert (await admin_api.put("/api/v1/agents/anna", json={"name": "Anna Smirnova",
+                                                             "devices": ["PJSIP/201"]})).status_code == 201
     _, agent_key = await keys_store.create(db, role="agent", name="anna", agent_id="anna")
     context = await browser.new_context()
     page = await context.new_page()
