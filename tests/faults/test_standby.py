@@ -170,7 +170,11 @@ async def test_the_standby_takes_over_when_the_active_listener_is_killed_mid_cal
 
 
 class CountingProxy:
-    """Forwards to Centrifugo's server API and counts what the client sent (its publishes), from ``mark()`` on."""
+    """Forwards to Centrifugo's server API and counts what the client sent (its publishes), from ``mark()`` on.
+
+    Only requests that begin after the mark count: a frozen process may have been stopped in the middle of
+    writing a publish it decided while still active, and writes its rest on waking (``in_flight_since_mark``).
+    """
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
@@ -178,6 +182,8 @@ class CountingProxy:
         self.target = (parts.hostname, parts.port)
         self.port = free_port()
         self.sent_since_mark = 0
+        self.in_flight_since_mark = 0
+        self._marks = 0
         self._server: asyncio.Server | None = None
 
     def url(self, original: str) -> str:
@@ -185,6 +191,8 @@ class CountingProxy:
 
     def mark(self) -> None:
         self.sent_since_mark = 0
+        self.in_flight_since_mark = 0
+        self._marks += 1
 
     async def start(self) -> CountingProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -198,10 +206,15 @@ class CountingProxy:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, counted: bool) -> None:
+            begun_at_mark = self._marks  # the mark current when this connection's latest request began
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await source.read(65536):
-                    if counted:
+                    if counted and data.startswith((b"POST ", b"GET ")):
+                        begun_at_mark = self._marks
+                    if counted and begun_at_mark == self._marks:
                         self.sent_since_mark += len(data)
+                    elif counted:
+                        self.in_flight_since_mark += len(data)
                     sink.write(data)
                     await sink.drain()
             sink.close()
@@ -242,6 +255,7 @@ async def test_a_frozen_ex_leader_that_wakes_after_the_takeover_publishes_and_wr
             records = await wait_records(db, calls, timeout=10)
             still_open = await wait_no_open_popups(pages, timeout=10)
             sent_after_waking = centrifugo_api.sent_since_mark
+            finished_after_waking = centrifugo_api.in_flight_since_mark
         finally:
             async with asyncio.timeout(20):  # a hang here fails the test instead of the suite
                 await simulator.stop()
@@ -255,4 +269,5 @@ async def test_a_frozen_ex_leader_that_wakes_after_the_takeover_publishes_and_wr
     assert {(r["outcome"], tuple(r["answered_by"])) for r in records.values()} == \
         {(scenario.outcome, tuple(scenario.answered_by))}, "no record overwritten by the ex-leader's stale view"
     report("listener_sigstop_ex_leader", frozen_until_takeover_s=round(took - stopped, 2),
-           bytes_to_centrifugo_after_waking=sent_after_waking, calls=len(calls), records_lost=0)
+           bytes_to_centrifugo_after_waking=sent_after_waking,
+           bytes_of_a_request_begun_before_the_freeze=finished_after_waking, calls=len(calls), records_lost=0)
