@@ -216,6 +216,22 @@ reuse_if_ours() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A profile's services keep their data and environment file under var/<profile>/, whatever the port offset:
+# starting the profile again with another CALLERCARD_PORT_OFFSET while it runs would put a second FerretDB on
+# the same SQLite files and rewrite the environment file under the running tests.
+refuse_second_offset() {
+  local name port pidfile
+  for name in redis:$REDIS_PORT:$STATE/redis/redis.pid ferretdb:$MONGO_PORT:$STATE/ferretdb/ferretdb.pid \
+      ferretdb2:$MONGO_PORT:$FERRETDB2_STATE/ferretdb.pid centrifugo:$CENTRIFUGO_PORT:$STATE/centrifugo/centrifugo.pid; do
+    IFS=: read -r name port pidfile <<<"$name"
+    if pid_alive "$pidfile" && ! port_open "$port"; then
+      die "profile $PROFILE of this checkout already runs ($name, pid $(cat "$pidfile")) on other ports than" \
+        "$port: another CALLERCARD_PORT_OFFSET? Stop it with that offset first (scripts/services.sh --profile" \
+        "$PROFILE down), or use another checkout"
+    fi
+  done
+}
+
 redis_ok() { redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 ferretdb_ok() { mongo_answers "$MONGO_PORT"; }
 centrifugo_ok() { curl -fsS -m 2 "http://127.0.0.1:$CENTRIFUGO_PORT/health" >/dev/null 2>&1; }
@@ -291,6 +307,7 @@ case "$COMMAND" in
     running=$(running_store)
     [[ -z "$running" || "$running" == "$STORE" ]] || die "profile $PROFILE runs the $running store on port" \
       "$MONGO_PORT; to start $STORE instead, stop it first: scripts/services.sh --profile $PROFILE down"
+    refuse_second_offset
     ensure_redis
     if [[ "$STORE" == ferretdb2 ]]; then ensure_ferretdb2; else ensure_ferretdb; fi
     ensure_centrifugo

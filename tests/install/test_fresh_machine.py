@@ -103,3 +103,16 @@ def test_a_cached_binary_that_does_not_start_is_rebuilt_not_used(fresh_env: dict
     assert f"does not start as {FERRETDB}; rebuilding it" in result.stderr
     assert f"building ferretdb {FERRETDB}" in result.stderr and "building centrifugo" not in result.stderr
     assert_every_service_answers()
+
+
+def test_the_profile_running_refuses_a_second_start_with_another_port_offset(fresh_env: dict[str, str]) -> None:
+    """Both would keep their data under var/fresh/: a second FerretDB on the same SQLite files, the environment
+    file rewritten under the first one's users."""
+    assert services("up", fresh_env).returncode == 0
+    before = (STATE / "callercard.env").read_text()
+    offset = int(fresh_env.get("CALLERCARD_PORT_OFFSET", "0")) + 7
+    result = services("up", {**fresh_env, "CALLERCARD_PORT_OFFSET": str(offset)})
+    assert result.returncode != 0
+    assert "already runs" in result.stderr and "CALLERCARD_PORT_OFFSET" in result.stderr, result.stderr
+    assert (STATE / "callercard.env").read_text() == before
+    assert_every_service_answers()
