@@ -88,11 +88,18 @@ def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 
 def http_answers(url: str) -> Callable[[], bool]:
+    """True once callercard's API answers at ``url``. Another server on that port (another checkout's
+    Centrifugo, whose ports can meet the API's under some port offsets) fails at once, naming it: otherwise
+    every test after would talk to the wrong server, and the API, unable to bind, would exit unnoticed."""
     def check() -> bool:
         try:
-            httpx.get(url, timeout=1)
+            response = httpx.get(url, timeout=1)
         except httpx.HTTPError:
             return False
+        server = response.headers.get("server", "")
+        if server != "uvicorn":
+            raise RuntimeError(f"{url} is answered by another server ({server or 'no Server header'}, "
+                               f"HTTP {response.status_code}), not callercard's API: is the port taken?")
         return True
 
     return check
