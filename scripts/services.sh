@@ -164,28 +164,42 @@ ensure_centrifugo() { CENTRIFUGO_BIN=$(cached_binary centrifugo "$CENTRIFUGO_VER
 
 random_secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# The secrets are generated once and kept; the addresses are written on every `up`, so the file always names
+# the ports this run uses (a checkout moved to another CALLERCARD_PORT_OFFSET must not keep the old ones).
+kept_secret() {
+  local value=""
+  [[ -f "$ENV_FILE" ]] && value=$(sed -n "s/^$1=//p" "$ENV_FILE")
+  echo "${value:-${2:-}$(random_secret)}"
+}
+
 write_env_file() {
   mkdir -p "$STATE"
-  [[ -f "$ENV_FILE" ]] && return
-  log "generating secrets in ${ENV_FILE#"$ROOT"/}"
+  [[ -f "$ENV_FILE" ]] || log "generating secrets in ${ENV_FILE#"$ROOT"/}"
+  local centrifugo_api_key centrifugo_token_secret ami_secret pbx_api_key admin_api_key
+  centrifugo_api_key=$(kept_secret CALLERCARD_CENTRIFUGO_API_KEY)
+  centrifugo_token_secret=$(kept_secret CALLERCARD_CENTRIFUGO_TOKEN_SECRET)
+  ami_secret=$(kept_secret CALLERCARD_AMI_SECRET capture-secret-)
+  pbx_api_key=$(kept_secret CALLERCARD_PBX_API_KEY)
+  admin_api_key=$(kept_secret CALLERCARD_ADMIN_API_KEY)
   umask 077
-  cat >"$ENV_FILE" <<EOF
+  cat >"$ENV_FILE.new" <<EOF
 CALLERCARD_MONGO_URL=mongodb://127.0.0.1:$MONGO_PORT/
 CALLERCARD_MONGO_DATABASE=callercard
 CALLERCARD_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 CALLERCARD_CENTRIFUGO_API_URL=http://127.0.0.1:$CENTRIFUGO_PORT/api
 CALLERCARD_CENTRIFUGO_WEBSOCKET_URL=ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket
-CALLERCARD_CENTRIFUGO_API_KEY=$(random_secret)
-CALLERCARD_CENTRIFUGO_TOKEN_SECRET=$(random_secret)
+CALLERCARD_CENTRIFUGO_API_KEY=$centrifugo_api_key
+CALLERCARD_CENTRIFUGO_TOKEN_SECRET=$centrifugo_token_secret
 CALLERCARD_AMI_HOST=127.0.0.1
 CALLERCARD_AMI_PORT=$AMI_PORT
 CALLERCARD_AMI_USERNAME=callercard
-CALLERCARD_AMI_SECRET=capture-secret-$(random_secret)
-CALLERCARD_PBX_API_KEY=$(random_secret)
-CALLERCARD_ADMIN_API_KEY=$(random_secret)
+CALLERCARD_AMI_SECRET=$ami_secret
+CALLERCARD_PBX_API_KEY=$pbx_api_key
+CALLERCARD_ADMIN_API_KEY=$admin_api_key
 CALLERCARD_API_PORT=$API_PORT
 CALLERCARD_CORS_ORIGINS=http://127.0.0.1:$API_PORT,http://localhost:$API_PORT
 EOF
+  mv "$ENV_FILE.new" "$ENV_FILE"
 }
 
 env_value() { sed -n "s/^$1=//p" "$ENV_FILE"; }

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -116,3 +117,23 @@ def test_the_profile_running_refuses_a_second_start_with_another_port_offset(fre
     assert "already runs" in result.stderr and "CALLERCARD_PORT_OFFSET" in result.stderr, result.stderr
     assert (STATE / "callercard.env").read_text() == before
     assert_every_service_answers()
+
+
+def test_a_profile_started_again_with_another_port_offset_names_its_new_ports_and_keeps_its_secrets(
+        fresh_env: dict[str, str]) -> None:
+    assert services("up", fresh_env).returncode == 0
+    before = generated_env()
+    assert services("down", fresh_env).returncode == 0
+    moved = {**fresh_env, "CALLERCARD_PORT_OFFSET": str(int(fresh_env.get("CALLERCARD_PORT_OFFSET", "0")) + 7)}
+    try:
+        result = services("up", moved)
+        assert result.returncode == 0, result.stderr
+        after = generated_env()
+        secrets = [key for key in before if key.endswith(("_KEY", "_SECRET"))]
+        assert secrets and {key: after[key] for key in secrets} == {key: before[key] for key in secrets}
+        for key in ("CALLERCARD_REDIS_URL", "CALLERCARD_MONGO_URL", "CALLERCARD_CENTRIFUGO_API_URL"):
+            old, new = urlsplit(before[key]).port, urlsplit(after[key]).port
+            assert old is not None and new == old + 7, (key, before[key], after[key])
+        assert_every_service_answers()
+    finally:
+        services("down", moved)
