@@ -29,7 +29,8 @@ class AmiSimulator:
                  host: str = "127.0.0.1", port: int = 0, loop_forever: bool = False,
                  responses: Mapping[str, str | Sequence[str]] | None = None,
                  then: Sequence[Capture] = (), shared_timeline: bool = False,
-                 answer_delays: Mapping[str, float] | None = None) -> None:
+                 answer_delays: Mapping[str, float] | None = None,
+                 eventfilters: Sequence[str] = (), filter_permitted: bool = True) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.capture, self.username, self.secret, self.speed = capture, username, secret, speed
@@ -42,6 +43,10 @@ class AmiSimulator:
         # Seconds before answering an action (by name), as a PBX busy with it would take.
         self.answer_delays = {k.lower(): v for k, v in (answer_delays or {}).items()}
         self.received_actions: list[dict[str, str]] = []
+        # As a manager.conf user: its eventfilter lines (every session starts with them), and whether its write
+        # classes include system, which the Filter action needs (the shipped callercard user's do not).
+        self.eventfilters, self.filter_permitted = tuple(eventfilters), filter_permitted
+        self.events_filtered = 0  # events a session's filters kept from it
         # shared_timeline: one PBX whose calls go on whether or not a client is connected. ``start_timeline``
         # plays the capture once for everyone logged in at that moment; a client that reconnects misses what
         # happened meanwhile and sees only the live channels in CoreShowChannels, as with a real Asterisk.
@@ -119,6 +124,9 @@ class AmiSimulator:
         for session in list(self._sessions):
             if session.authenticated and session.wants_events and not session.silent \
                     and not session.writer.is_closing():
+                if session.filters.active and not session.filters.admits(data.decode("utf-8", "replace")):
+                    self.events_filtered += 1
+                    continue
                 session.writer.write(data)
                 with contextlib.suppress(ConnectionError):
                     await session.writer.drain()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from amisim.capture import render
 from amisim.cloning import clone_with_fresh_ids
+from amisim.event_filters import EventFilters, FilterError
 from amisim.pbx_state import CHANNEL_FIELDS, observe_channels, observe_members
 from asterisk.ami_message import MessageStream, decode, parse_headers
 
@@ -52,10 +53,34 @@ class Session:
         self.members: dict[str, dict[str, dict[str, str]]] = {}  # queue -> interface -> member event fields
         self.replay_task: asyncio.Task[None] | None = None
         self.used: dict[str, int] = {}  # how many templates of each action this session has consumed
+        # The user's manager.conf eventfilter lines, then what its Filter actions add.
+        self.filters = EventFilters(sim.eventfilters)
 
     def send(self, text: str) -> None:
         if not self.silent and not self.writer.is_closing():
             self.writer.write(text.encode("utf-8"))
+
+    def send_event(self, text: str) -> bool:
+        """Send one event if the session's filters admit it (answers to actions are never filtered)."""
+        if self.filters.active and not self.filters.admits(text):
+            self.sim.events_filtered += 1
+            return False
+        self.send(text)
+        return True
+
+    def add_filter(self, low: dict[str, str], aid: str | None) -> str:
+        """The Filter action, as Asterisk 22 answers it (it needs the ``system`` write class)."""
+        if not self.sim.filter_permitted:
+            return _format(("Response", "Error"), aid, ("Message", "Permission denied"))
+        if low.get("operation", "").lower() != "add":
+            return _format(("Response", "Error"), aid, ("Message", "Unknown operation"))
+        if low.get("matchcriteria"):
+            return _format(("Response", "Error"), aid, ("Message", "MatchCriteria is not simulated"))
+        try:
+            self.filters.add(low.get("filter", ""))
+        except FilterError as error:
+            return _format(("Response", "Error"), aid, ("Message", str(error)))
+        return _format(("Response", "Success"), aid, ("Message", "Success"))
 
     async def run(self) -> None:
         stream = MessageStream()
@@ -132,6 +157,8 @@ class Session:
         if action == "ping":
             now = f"{time.time():.6f}"
             return _format(("Response", "Success"), aid, ("Ping", "Pong"), ("Timestamp", now))
+        if action == "filter":
+            return self.add_filter(low, aid)
         if action == "events":
             on = low.get("eventmask", "on").lower() != "off"
             return _format(("Response", "Success"), aid, ("Events", "On" if on else "Off"))
@@ -218,7 +245,7 @@ class Session:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 self.observe(entry.headers)
-                self.send(entry.raw)
+                self.send_event(entry.raw)
                 with contextlib.suppress(ConnectionError):
                     await self.writer.drain()
             rounds += 1

@@ -46,6 +46,8 @@ class LinkConfig:
     backoff_max: float = 30.0
     # panoramisk buffers an unfinished message without limit: a peer that never ends one is a broken link.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # The Filter action sent after each login (``asterisk.event_filter``): only the events a handler reads.
+    event_filter: dict[str, str] | None = None
 
 
 class AmiLink:
@@ -90,6 +92,7 @@ class AmiLink:
             if not response.success:
                 return False, f"authentication failed: {response.get('Message', 'refused')}"
             log.info("AMI logged in to %s:%s as %s", config.host, config.port, config.username)
+            await self._ask_for_less(manager)
             await self._report(True, "logged in")
             if self._on_login is not None:
                 await self._guarded("on_login", self._on_login(manager))
@@ -101,6 +104,28 @@ class AmiLink:
                     periodic.cancel()
         finally:
             manager.close()
+
+    async def _ask_for_less(self, manager: Manager) -> None:
+        """The Filter action, before anything reads events: Asterisk then writes only the events asked for.
+
+        Refused (the shipped AMI user has no ``system`` write class, which Filter needs) or unanswered, the
+        session goes on with what the user's manager.conf ``eventfilter`` lines let through, or everything.
+        """
+        if self.config.event_filter is None:
+            return
+        try:
+            response = await asyncio.wait_for(manager.send_action(dict(self.config.event_filter)),
+                                               self.config.connect_timeout)
+        except TimeoutError:
+            log.warning("AMI: no answer to Filter within %.0f s; reading unfiltered events",
+                        self.config.connect_timeout)
+            return
+        if response.success:
+            log.info("AMI: Asterisk filters events for this session (%s)", self.config.event_filter["Filter"])
+        else:
+            log.info("AMI: Filter refused (%s); the events are those manager.conf's eventfilter lines let through "
+                     "(asterisk/conf/manager_callercard.conf ships them), or all of the login's classes",
+                     response.get("Message", "no reason given"))
 
     async def _periodically(self, manager: Manager) -> None:
         assert self._every is not None

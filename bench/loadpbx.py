@@ -134,7 +134,8 @@ class LoadPbx(AmiSimulator):
         headers = parse_headers(raw) if ring or raw.startswith(_CHANNEL_EVENTS, len("Event: ")) else None
         if headers is not None and not ring:
             session.observe(headers)  # live channels, for CoreShowChannels after a reconnect
-        session.send(raw)
+        if not session.send_event(raw):  # the session's Filter / eventfilter, as Asterisk applies them
+            return
         now = time.perf_counter()
         self.sent += 1
         if not plan.entered:

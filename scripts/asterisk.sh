@@ -120,6 +120,8 @@ render_config() {
                   -e "s#http://callercard.internal:8090#http://127.0.0.1:$api_port#g")
   for phone in "${PHONES[@]}"; do subst+=(-e "s#@PHONE_${phone}_PORT@#$((PHONE_PORT_BASE + phone - 200))#g"); done
   sed -i "${subst[@]}" "$out"/*.conf
+  # A capture records everything the PBX says, not only what the listener asks for: no eventfilter there.
+  if [[ "$PROFILE" == record ]]; then sed -i '/^eventfilter/d' "$out/manager_callercard.conf"; fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

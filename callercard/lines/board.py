@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMemberPaused",
+MEMBER_EVENTS = frozenset({"QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMemberPaused",
                             "QueueMemberRinginuse", "QueueMember"})
+# Every event ``QueueBoard.observe`` reads (the listener asks Asterisk for these: ``asterisk.event_filter``).
+OBSERVED_EVENTS = MEMBER_EVENTS | {"QueueMemberRemoved"}
 # Asterisk's device states in which a member can take a call: unknown (0) and not in use (1).
 _AVAILABLE_STATUSES = frozenset({"0", "1"})
 
@@ -45,11 +47,11 @@ class QueueBoard:
     def observe(self, event: Mapping[str, str]) -> str | None:
         """Apply one AMI event; the queue whose line status changed, if any."""
         name, queue = event.get("Event", ""), event.get("Queue", "")
-        if not queue or (name not in _MEMBER_EVENTS and name != "QueueMemberRemoved"):
+        if not queue or name not in OBSERVED_EVENTS:
             return None
         members = self.queues.setdefault(queue, {})
         before = self.summary(queue)
-        if name in _MEMBER_EVENTS:
+        if name in MEMBER_EVENTS:
             member = member_from_event(event)
             if member.interface:
                 members[member.interface] = member
