@@ -79,6 +79,20 @@ def store_argument(parser: argparse.ArgumentParser) -> None:
                         help="the services script's store to run on (ferretdb2 needs CALLERCARD_FERRETDB2_DIR)")
 
 
+def ami_filter_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ami-filter", choices=("shipped", "off"), default="shipped",
+                        help="shipped: the load PBX applies the snippet's eventfilter line, as Asterisk does for "
+                             "the shipped user (and refuses the Filter action, as it does without the system "
+                             "class); off: every event of the login's classes (callercard before the filter)")
+
+
+def ami_filter_options(choice: str) -> dict[str, Any]:
+    """``LoadPbx`` keywords for ``--ami-filter``."""
+    from asterisk.event_filter import filter_regex
+
+    return {"eventfilters": (filter_regex(),) if choice == "shipped" else (), "filter_permitted": False}
+
+
 def machine() -> dict[str, Any]:
     """The conditions of a measurement: the machine is shared, so every figure carries them."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)

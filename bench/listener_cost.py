@@ -26,6 +26,8 @@ from bench.common import (
     CAPTURES,
     RESULTS,
     Proc,
+    ami_filter_argument,
+    ami_filter_options,
     cpu_seconds,
     describe_store,
     fresh_state,
@@ -67,7 +69,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     fresh_state(env, ("card_cache", "calls", "number_calls", "agents", "dnc"))
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in CAPTURE_CALLERS]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
-                  port=settings.ami_port, speed=args.speed, keep_plans=False)
+                  port=settings.ami_port, speed=args.speed, keep_plans=False, **ami_filter_options(args.ami_filter))
     await pbx.start()
     processes: list[Proc] = []
     try:
@@ -115,7 +117,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.idle_seconds)
         rss_idle = rss_mib(listener.pid)
         worker_backlog = await _queue_length(settings.redis_url)
-        sent = pbx.sent
+        sent, by_mask, by_filter = pbx.sent, pbx.filtered, pbx.events_filtered
     finally:
         for process in reversed(processes):
             process.stop()
@@ -127,6 +129,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "calls": args.calls, "rate": args.rate,
             "speed": args.speed, "groups": args.groups, "accounts": args.accounts, "offered_s": round(offered, 1),
             "generator_lag_max_ms": round(lag_max * 1000, 1), "ami_messages_sent": sent,
+            "ami_messages_per_call": round(sent / args.calls, 1), "ami_filter": args.ami_filter,
+            "ami_messages_kept_out": {"by_login_event_mask": by_mask, "by_event_filter": by_filter},
             "settle_s": round(settle, 1), "cpu_s": round(cpu, 1),
             "cpu_s_per_1000_calls": round(cpu / args.calls * 1000, 2),
             "rss_mib": {"start": samples[0]["rss_mib"], "at_20pct": first, "at_end_under_load": last,
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--name", default="listener_cost")
     store_argument(parser)
+    ami_filter_argument(parser)
     args = parser.parse_args()
     result = asyncio.run(run(args))
     write_result(args.name, result, store=result.pop("store"))

@@ -46,6 +46,8 @@ from bench.common import (
     RESULTS,
     VAR,
     Proc,
+    ami_filter_argument,
+    ami_filter_options,
     cpu_seconds,
     describe_store,
     fresh_state,
@@ -253,7 +255,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     fresh_state(env, [c for c in COLLECTIONS if c not in _KEPT])
     captures = [load_capture(CAPTURES / f"{name}.jsonl") for name in args.captures]
     pbx = LoadPbx(captures[0], username=settings.ami_username, secret=settings.ami_secret.get_secret_value(),
-                  port=settings.ami_port)
+                  port=settings.ami_port, **ami_filter_options(args.ami_filter))
     await pbx.start()
     processes: list[Proc] = []
     pages: dict[str, TimedPage] = {}
@@ -289,6 +291,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                   "machine_start": start, "accounts": args.accounts,
                                   "groups": args.groups, "captures": args.captures, "seconds": args.seconds,
                                   "worker_concurrency": args.worker_concurrency, "webhook": args.webhook,
+                                  "ami_filter": args.ami_filter,
                                   "idle_floor_ms": summary_ms(floor_latencies(floor_page, floor_sent,
                                                                               range(1, len(floor_sent) + 1))),
                                   "phases": []}
@@ -299,7 +302,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop, floor_errors = asyncio.Event(), []
             first_seq = len(floor_sent) + 1
             floor = asyncio.create_task(floor_loop(cent, floor_page, args.floor_rate, stop, floor_sent, floor_errors))
-            cpu0, t0 = cpu_seconds(listener.pid), time.perf_counter()
+            cpu0, t0, sent0 = cpu_seconds(listener.pid), time.perf_counter(), pbx.sent
             profiler = None
             if args.profile and rate == args.profile_rate:
                 profile_path = RESULTS / f"{args.name}_listener_profile.txt"
@@ -346,6 +349,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "ratio_to_floor": {q: round(lat[q] / floor_stats[q], 2) for q in ("p50", "p95", "p99", "max")
                                         if lat.get(q) and floor_stats.get(q)},
                      "listener_cpu_s": round(cpu, 2),
+                     "ami_messages_per_call": round((pbx.sent - sent0) / len(plans), 1),
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
                      "listener_rss_mib": round(rss_mib(listener.pid), 1), "machine_end": machine()}
             if profiler is not None:
@@ -406,6 +410,7 @@ def main() -> None:
     store_argument(parser)
     parser.add_argument("--webhook", choices=["none", "failing", "hanging"], default="none",
                         help="a webhook endpoint for every event kind that answers 500 (failing) or never (hanging)")
+    ami_filter_argument(parser)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", action="store_true", help="py-spy the listener during --profile-rate")
     parser.add_argument("--profile-rate", type=float, default=50)

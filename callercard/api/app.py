@@ -30,6 +30,7 @@ from callercard.heard_names import http as heard_names_http
 from callercard.lines import http as lines_http
 from callercard.lookup import http as lookup_http
 from callercard.lookup import numbers_http
+from callercard.lookup.fast_path import LookupFastPath
 from callercard.lookup.local_cache import LocalCardCache, keep_fresh
 from callercard.pbxs import ami_endpoint
 from callercard.pbxs import known_pbxs as pbxs_of
@@ -120,4 +121,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(widget_http.router)
     if settings.demo_enabled:  # a login-free token endpoint: never mounted otherwise
         app.include_router(widget_http.demo_router)
+
+    def fast_path_parts() -> tuple[Settings, LocalCardCache] | None:
+        services = getattr(app.state, "services", None)
+        return None if services is None else (services.settings, services.local_cards)
+
+    # Outermost: the PBX's repeated lookups are answered from memory before routing (see its docstring).
+    app.add_middleware(LookupFastPath, parts=fast_path_parts)
     return app
