@@ -32,11 +32,13 @@ from bench.common import (
     describe_store,
     fresh_state,
     machine,
+    py_spy,
     rss_mib,
     services_up,
     start_api,
     start_worker,
     store_argument,
+    top_frames,
     write_result,
 )
 from bench.loadpbx import LoadPbx
@@ -91,6 +93,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(listener.pid)
         lag_max = 0.0
+        profiler = None
+        profile_path = RESULTS / f"{args.name}_listener_profile.txt"
+        if args.profile:  # the first half of the offered load
+            profiler = py_spy(listener.pid, max(1, int(args.calls / args.rate / 2)), profile_path)
         for k in range(args.calls):
             delay = t0 + k / args.rate - time.perf_counter()
             if delay > 0:
@@ -110,6 +116,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if pbx.session is None:
                 raise RuntimeError("the listener dropped its AMI link")
         offered = time.perf_counter() - t0
+        if profiler is not None:
+            profiler.wait(timeout=120)
         await pbx.drain(timeout=300)
         settle = await wait_idle(listener.pid)
         cpu = cpu_seconds(listener.pid) - cpu0
@@ -136,7 +144,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rss_mib": {"start": samples[0]["rss_mib"], "at_20pct": first, "at_end_under_load": last,
                         "after_drain": round(rss_end, 1), "idle": round(rss_idle, 1)},
             "rss_growth_20pct_to_end": round(last / first - 1, 4),
-            "worker_backlog_at_end": worker_backlog, "samples": samples, "machine_end": machine()}
+            "worker_backlog_at_end": worker_backlog, "samples": samples, "machine_end": machine(),
+            **({"listener_profile": top_frames(profile_path)} if args.profile else {})}
 
 
 async def _queue_length(redis_url: str) -> int:
@@ -183,6 +192,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--name", default="listener_cost")
+    parser.add_argument("--profile", action="store_true", help="py-spy the listener for the first half of the load")
     store_argument(parser)
     ami_filter_argument(parser)
     args = parser.parse_args()

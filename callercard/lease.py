@@ -25,7 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from callercard.ports import WorkerQueue
+from callercard.ports import Task, WorkerQueue
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,12 @@ class FencedQueue:
         if not self._lease.holds():
             raise LeaseLost(f"listener {self._lease.holder} is not active for PBX {self._lease.pbx}: {task} not sent")
         await self._queue.send(task, args, kwargs)
+
+    async def send_many(self, tasks: list[Task]) -> int:
+        if not self._lease.holds():
+            raise LeaseLost(f"listener {self._lease.holder} is not active for PBX {self._lease.pbx}: "
+                            f"{len(tasks)} task(s) not sent")
+        return await self._queue.send_many(tasks)
 
 
 async def active_holder(client: aioredis.Redis, pbx: str) -> str | None:

@@ -23,9 +23,16 @@ RECORD_CALL = "callercard.record_call"  # args [call record]: store a finished c
 DELIVER_WEBHOOKS = "callercard.deliver_webhooks"  # args [endpoint id], kwargs {"force"}: send its due deliveries
 
 
+Task = tuple[str, list[Any], dict[str, Any]]  # a task's name, args and kwargs
+
+
 class WorkerQueue(Protocol):
     async def send(self, task: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Hand ``task`` to a worker and return once the broker has it; raises when it does not take it."""
+
+    async def send_many(self, tasks: list[Task]) -> int:
+        """Hand ``tasks`` over in order, in one go; how many the broker took (all, or those before the one it
+        refused, whose error is logged by the caller from the count: fewer than ``len(tasks)``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ Shared by the AMI listener and the HTTP event API. Each call's effects are carri
 out in the order they were submitted, so an agent never sees ``ended`` before
 ``answered``; different calls' effects run side by side, so a call whose card is
 slow to resolve (a ringing event waits for it up to the lookup budget) never holds
-up another call's popups. Lookups start during the greeting (a worker warms the
-card cache, and the card is prefetched here); finished calls go to the worker's
+up another call's popups. Each call's one lookup starts during the greeting, here (it fills the store's card
+cache too: no worker task looks the number up again); finished calls go to the worker's
 ``record_call``. The worker and Centrifugo are reached through the ports ``WorkerQueue`` and ``CardPublisher``.
 """
 
@@ -31,7 +31,7 @@ from callercard.calls.webhook_events import CallEvents
 from callercard.lease import LeaseLost
 from callercard.lookup.services import CardLookup
 from callercard.pbxs import DEFAULT_PBX
-from callercard.ports import LOOKUP_CALLER, RECORD_CALL, CardPublisher, WorkerQueue
+from callercard.ports import RECORD_CALL, CardPublisher, WorkerQueue
 from callercard.settings import Settings
 from callercard.webhooks.events import WebhookEmitter
 
@@ -61,9 +61,8 @@ class CallFlowService:
         self._events = CallEvents(webhooks, tracker=tracker, public_id=self.public_id)
         self._lookup = lookup
         self._notifier = notifier
-        self._queue_to_worker = queue
         # Call records must reach the worker even when the broker is down: they wait here and are retried.
-        self.outbox = TaskOutbox(queue.send, gate=outbox_gate)
+        self.outbox = TaskOutbox(queue.send_many, gate=outbox_gate)
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # call id -> its latest effects, carried out in order
@@ -113,12 +112,9 @@ class CallFlowService:
     def _dispatch(self, effects: Effects) -> None:
         """Start the lookups at once, then chain each call's card events and hand-offs behind its earlier ones."""
         for number, call_id in effects.lookups:
+            # The one lookup of the call: it also fills the store's card cache for the other processes.
             self._cards[call_id] = asyncio.create_task(card_prefetch.prefetch_card(lookup=self._lookup, raw=number,
                                                                      settings=self.settings))
-            if self.outbox.broker_down:  # the card is prefetched here anyway; the worker's warm-up can wait
-                log.info("call %s: broker down, worker lookup skipped", call_id)
-            else:
-                self._spawn(self._queue_to_worker.send(LOOKUP_CALLER, [number], {"call_id": self.public_id(call_id)}))
         for call_id, card in effects.cards:  # known without a lookup (a colleague's call)
             self._cards[call_id] = asyncio.create_task(card_prefetch.known(card))
         per_call: dict[str, Effects] = {}

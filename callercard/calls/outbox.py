@@ -5,6 +5,8 @@ down, Celery's publish gives up after a few seconds; without this outbox the rec
 gone. The outbox keeps every record in memory, in order, and retries the oldest one with a
 short backoff (``retry_max`` seconds at most), so records flow again within about that long
 after the broker returns. Sending twice is harmless: ``record_call`` is idempotent by call id.
+What is waiting goes out in batches (``batch`` at most, one ``send_many``: one thread hop in the Celery adapter,
+not one per record), oldest first.
 """
 
 from __future__ import annotations
@@ -14,21 +16,24 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from itertools import islice
 from typing import Any
 
 from callercard import metrics
 
 log = logging.getLogger(__name__)
-SendTask = Callable[[str, list[Any], dict[str, Any]], Awaitable[None]]
+Item = tuple[str, list[Any], dict[str, Any]]
+SendTasks = Callable[[list[Item]], Awaitable[int]]  # sends in order; how many the broker took
 # Runs before a hand-off that was queued after the last run: returns how many hand-offs (by count of ``put``s)
 # it covered. The listener saves its live calls, and the records waiting here, before any record leaves.
 OutboxGate = Callable[[], Awaitable[int]]
 
 
 class TaskOutbox:
-    def __init__(self, send: SendTask, *, retry_initial: float = 0.25, retry_max: float = 2.0,
-                 limit: int = 100_000, gate: OutboxGate | None = None) -> None:
+    def __init__(self, send: SendTasks, *, retry_initial: float = 0.25, retry_max: float = 2.0,
+                 limit: int = 100_000, gate: OutboxGate | None = None, batch: int = 200) -> None:
         self._send = send
+        self._batch = batch
         self._gate = gate
         self.puts = 0  # hand-offs queued so far
         self._covered = 0  # of them, how many the gate has seen
@@ -69,29 +74,34 @@ class TaskOutbox:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if await self._send_oldest():
+            if await self._send_oldest_batch():
                 delay = self._retry_initial
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
 
-    async def _send_oldest(self) -> bool:
-        item = self._pending[0]
-        name, args, kwargs, number = item
+    async def _send_oldest_batch(self) -> bool:
+        items = list(islice(self._pending, self._batch))
         try:
-            if self._gate is not None and number > self._covered:
+            # The batch was queued before the gate runs, so the gate's save covers all of it.
+            if self._gate is not None and items[-1][3] > self._covered:
                 self._covered = await self._gate()
-            await self._send(name, args, kwargs)
+            taken = await self._send([(name, args, kwargs) for name, args, kwargs, _ in items])
         except Exception as error:  # noqa: BLE001  # whatever stops a hand-off, the record waits and is retried
+            taken, problem = 0, f"{type(error).__name__}: {str(error)[:200]}"
+        else:
+            problem = f"took {taken} of {len(items)}"
+        for item in items[:taken]:
+            if self._pending and self._pending[0] is item:  # unless ``put`` dropped it meanwhile
+                self._pending.popleft()
+        self.sent += taken
+        if taken < len(items):
             metrics.CALL_LOG_WRITE_FAILURES.labels("hand-off").inc()
             if self.down_since is None:
                 self.down_since = time.monotonic()
-                log.warning("broker unavailable (%s: %s); keeping %d hand-off(s) and retrying", type(error).__name__,
-                            str(error)[:200], len(self._pending))
+                log.warning("broker unavailable (%s); keeping %d hand-off(s) and retrying", problem,
+                            len(self._pending))
             return False
-        if self._pending and self._pending[0] is item:  # unless ``put`` dropped it meanwhile
-            self._pending.popleft()
-        self.sent += 1
         if self.down_since is not None:
             log.warning("broker back after %.1f s; %d hand-off(s) still pending", time.monotonic() - self.down_since,
                         len(self._pending))

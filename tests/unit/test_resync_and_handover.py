@@ -92,10 +92,11 @@ async def test_the_outbox_keeps_every_hand_off_in_order_while_sending_fails() ->
     sent: list[Any] = []
     broker_up = asyncio.Event()
 
-    async def send(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    async def send(items: list[tuple[str, list[Any], dict[str, Any]]]) -> int:
         if not broker_up.is_set():
             raise ConnectionError("broker down")
-        sent.append(args[0])
+        sent.extend(args[0] for _, args, _ in items)
+        return len(items)
 
     outbox = TaskOutbox(send, retry_initial=0.01, retry_max=0.02)
     running = asyncio.create_task(outbox.run())
@@ -109,6 +110,31 @@ async def test_the_outbox_keeps_every_hand_off_in_order_while_sending_fails() ->
             await asyncio.sleep(0.01)
     running.cancel()
     assert (sent, outbox.broker_down) == ([0, 1, 2, 3, 4], False)
+
+
+async def test_the_outbox_sends_what_waits_in_batches_and_resends_what_the_broker_did_not_take() -> None:
+    """One hand-over (one thread hop in the Celery adapter) per batch, in order; a batch the broker took only in
+    part is resent from the first record it did not take, so nothing is lost and nothing sent twice."""
+    sent: list[Any] = []
+    batches: list[int] = []
+
+    async def send(items: list[tuple[str, list[Any], dict[str, Any]]]) -> int:
+        batches.append(len(items))
+        taken = 3 if len(batches) == 1 else len(items)  # the first hand-over: the broker fails after 3
+        sent.extend(args[0] for _, args, _ in items[:taken])
+        return taken
+
+    outbox = TaskOutbox(send, retry_initial=0.01, retry_max=0.02, batch=100)
+    for n in range(250):
+        outbox.put("record", [n], {})
+    running = asyncio.create_task(outbox.run())
+    async with asyncio.timeout(2):
+        while outbox.pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    running.cancel()
+    assert sent == list(range(250))
+    assert batches == [100, 100, 100, 47]  # 3 taken of the first; then from record 3 on
+    assert (outbox.sent, outbox.broker_down) == (250, False)
 
 
 def test_a_reconcile_does_not_take_a_colleagues_own_phone_for_a_phone_being_rung() -> None:
