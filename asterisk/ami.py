@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from panoramisk import Manager
-from panoramisk.message import Message
 
 from asterisk.ami_protocol import DEFAULT_MAX_MESSAGE_BYTES, protocol_factory
 
@@ -25,7 +24,8 @@ log = logging.getLogger(__name__)
 # panoramisk's own pinger and reconnect are pushed out of reach: this module does both.
 _NEVER = 10**9
 
-EventHandler = Callable[[Message], Awaitable[None]]
+# Called at once, in order, from the protocol's reading of the stream: it must not block (the state machine is pure).
+EventHandler = Callable[[Mapping[str, str]], None]
 StateReporter = Callable[[bool, str], Awaitable[None]]
 
 
@@ -48,6 +48,8 @@ class LinkConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     # The Filter action sent after each login (``asterisk.event_filter``): only the events a handler reads.
     event_filter: dict[str, str] | None = None
+    # Events the PBX sends on its own that are dropped unread when its filter let them through (None: none).
+    wanted_events: Collection[str] | None = None
 
 
 class AmiLink:
@@ -80,8 +82,10 @@ class AmiLink:
         manager = Manager(host=config.host, port=config.port, username=config.username, secret=config.secret,
                           events=config.events, ping_delay=_NEVER, reconnect_timeout=_NEVER,
                           loop=asyncio.get_running_loop(), on_disconnect=lambda *_: lost.set(),
-                          protocol_factory=protocol_factory(max_message_bytes=config.max_message_bytes))
-        manager.register_event("*", self._dispatch)
+                          protocol_factory=protocol_factory(max_message_bytes=config.max_message_bytes,
+                                                            on_event=self._dispatch, wanted=config.wanted_events))
+        # What the protocol leaves to panoramisk (Shutdown, events carrying an ActionID) reaches the same handler.
+        manager.register_event("*", lambda _manager, event: self._dispatch(event))
         self.sessions += 1
         try:
             try:
@@ -158,10 +162,13 @@ class AmiLink:
                 await self._report(True, "logged in")
         return "connection closed by the PBX"
 
-    async def _dispatch(self, _manager: Manager, event: Message) -> None:
+    def _dispatch(self, event: Mapping[str, str]) -> None:
         self._last_event_at = asyncio.get_running_loop().time()
-        await self._guarded(event.get("Event", "?"), self._on_event(event),
-                            linkedid=event.get("Linkedid"), uniqueid=event.get("Uniqueid"))
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("AMI handler for %s failed (Linkedid=%s Uniqueid=%s); continuing", event.get("Event", "?"),
+                          event.get("Linkedid"), event.get("Uniqueid"))
 
     async def _guarded(self, what: str, work: Awaitable[None], **ids: object) -> None:
         try:

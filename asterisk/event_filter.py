@@ -8,7 +8,9 @@ regular expression, matched (POSIX extended, unanchored) against the event's who
 begins with ``Event: <name>\\r\\n``.
 
 The list is every ``_on_<event>`` handler of the call flow (``asterisk.events.AmiCallFlow``, looked up by the
-event's lower-cased name) plus the line board's events (``callercard.lines.board.OBSERVED_EVENTS``). Handlers are
+event's lower-cased name), the line board's and the wallboard's events (``OBSERVED_EVENTS`` of
+``callercard.lines.board`` and ``callercard.wallboard.board``) and ``Shutdown`` (panoramisk ends the session on
+it): whoever reads events in the listener (``asterisk.listener.AmiEvents.on_event``) is listed here. Handlers are
 named in lower case, Asterisk's names are not (and its regex is case-sensitive): ``ASTERISK_SPELLING`` gives each
 name as Asterisk writes it, and a handler without an entry there is an error at import, not a silently
 filtered event. What else needs events is not filtered by this: action answers (``CoreShowChannels``'s
@@ -19,7 +21,8 @@ filter (manager.c applies ``should_send_event`` to queued events only).
 from __future__ import annotations
 
 from asterisk.events import AmiCallFlow
-from callercard.lines.board import OBSERVED_EVENTS
+from callercard.lines.board import OBSERVED_EVENTS as LINE_BOARD_EVENTS
+from callercard.wallboard.board import OBSERVED_EVENTS as WALLBOARD_EVENTS
 
 _HANDLER_PREFIX = "_on_"
 # Asterisk's spelling of the events the call flow has handlers for (as tests/captures record them).
@@ -43,7 +46,9 @@ def call_flow_events(flow_class: type = AmiCallFlow) -> frozenset[str]:
     return frozenset(ASTERISK_SPELLING[name] for name in handled)
 
 
-LISTENER_EVENTS: frozenset[str] = call_flow_events() | OBSERVED_EVENTS
+# Read by the link itself: panoramisk ends the session on Asterisk's Shutdown.
+LINK_EVENTS = frozenset({"Shutdown"})
+LISTENER_EVENTS: frozenset[str] = call_flow_events() | LINE_BOARD_EVENTS | WALLBOARD_EVENTS | LINK_EVENTS
 
 
 def filter_regex(events: frozenset[str] = LISTENER_EVENTS) -> str:

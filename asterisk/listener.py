@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from panoramisk import Manager
-from panoramisk.message import Message
 
 from asterisk.events import AmiCallFlow
 from callercard import metrics
@@ -40,7 +39,7 @@ class AmiEvents:
         self._changed = changed
         self._counted = metrics.AMI_EVENTS.labels(pbx)
 
-    async def on_event(self, event: Message) -> None:
+    def on_event(self, event: Mapping[str, str]) -> None:
         self._counted.inc()
         effects = self.flow.handle(event)
         effects.state_seq = self._changed()

@@ -21,7 +21,7 @@ from celery import Celery
 from cent import AsyncClient
 
 from asterisk.ami import AmiLink, LinkConfig
-from asterisk.event_filter import filter_action
+from asterisk.event_filter import LISTENER_EVENTS, filter_action
 from asterisk.events import AmiCallFlow
 from asterisk.listener import AmiEvents, refresh_devices_forever
 from asterisk.live_calls import LiveCalls
@@ -158,7 +158,8 @@ async def serve_while_active(me: Listener) -> None:
     if endpoint is None:
         raise RuntimeError(f"no AMI address for PBX {pbx!r}")  # pbxs.ami_endpoint always has its own PBX's
     link = AmiLink(LinkConfig(host=endpoint.host, port=endpoint.port, username=endpoint.username,
-                              secret=endpoint.secret.get_secret_value(), event_filter=filter_action()),
+                              secret=endpoint.secret.get_secret_value(), event_filter=filter_action(),
+                              wanted_events=LISTENER_EVENTS),
                    on_event=ami_events.on_event, report_state=report, on_login=ami_events.resynchronize,
                    every=(settings.ami_reconcile_seconds, ami_events.reconcile) if settings.ami_reconcile_seconds
                    else None)

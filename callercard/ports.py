@@ -20,6 +20,7 @@ from callercard.calls.state import Notice
 # The tasks the domain hands to the worker, by the names the worker registers them under.
 LOOKUP_CALLER = "callercard.lookup_caller"  # args [number as the PBX gives it], kwargs {"call_id"}: warm its card
 RECORD_CALL = "callercard.record_call"  # args [call record]: store a finished call's log record
+RECORD_CALLS = "callercard.record_calls"  # args [[call record, ...]]: the same for several, in order
 DELIVER_WEBHOOKS = "callercard.deliver_webhooks"  # args [endpoint id], kwargs {"force"}: send its due deliveries
 
 

@@ -16,7 +16,7 @@ from redis.exceptions import LockError
 from callercard import metrics, phone, redis_state
 from callercard.callbacks import services as callbacks
 from callercard.calls import store as calls_store
-from callercard.ports import DELIVER_WEBHOOKS, LOOKUP_CALLER, RECORD_CALL
+from callercard.ports import DELIVER_WEBHOOKS, LOOKUP_CALLER, RECORD_CALL, RECORD_CALLS
 from callercard.webhooks import delivery
 from callercard.webhooks.schemas import EventKind
 from worker.runtime import WorkerRuntime
@@ -81,27 +81,27 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         """Store a finished call's log record; idempotent by call id, retried until the store takes it. Then the
         callback worklist follows: an answered call closes its number's missed calls, a missed one joins it."""
 
-        async def work(rt: WorkerRuntime) -> None:
-            await calls_store.save(rt.db, record)
-            closed = await callbacks.after_call_logged(db=rt.db, cent=rt.cent, lookup=rt.lookup,
-                                                       record=record, region=rt.settings.default_region)
-            if closed:
-                now, answered = datetime.now(UTC), closed[0]["callback"].get("answered_call") or record["call_id"]
-                data = callbacks.done_event(e164=record["caller"]["e164"], calls=closed, via="answered_call",
-                                            by="answered_call", at=now, answered_call=str(answered))
-                await rt.webhooks.emit(EventKind.CALLBACK_DONE, data, key=f"answered_call/{record['call_id']}",
-                                       occurred_at=now)
-            # The card's call history changed: API processes forget what they remember of this number.
-            e164 = record["caller"].get("e164")
-            await redis_state.announce_changed_numbers(rt.redis, [e164] if e164 else [])
-
         try:
-            runtime.run(work)
+            runtime.run(lambda rt: _log_calls(rt, [record]))
         except Exception:
             metrics.CALL_LOG_WRITE_FAILURES.labels("store").inc()
             raise
         log.info("call %s: logged as %s (task %s)", record["call_id"], record["outcome"], self.request.id)
         return str(record["call_id"])
+
+    @app.task(name=RECORD_CALLS, bind=True, acks_late=True, autoretry_for=RETRYABLE, max_retries=None,
+              retry_backoff=True, retry_backoff_max=10)
+    def record_calls(self: Any, records: list[dict[str, Any]]) -> list[str]:
+        """``record_call`` for several records at once (the listener's outbox batches them: one broker message);
+        a retry does them all again, which is harmless: each is idempotent by call id, as ``record_call``'s."""
+        try:
+            runtime.run(lambda rt: _log_calls(rt, records))
+        except Exception:
+            metrics.CALL_LOG_WRITE_FAILURES.labels("store").inc()
+            raise
+        for record in records:
+            log.info("call %s: logged as %s (task %s)", record["call_id"], record["outcome"], self.request.id)
+        return [str(record["call_id"]) for record in records]
 
     @app.task(name=DELIVER_WEBHOOKS, bind=True, acks_late=True, autoretry_for=RETRYABLE, max_retries=None,
               retry_backoff=True, retry_backoff_max=30)
@@ -136,3 +136,19 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         if countdown is not None:
             raise self.retry(countdown=countdown, max_retries=None)
         return endpoint_id
+
+
+async def _log_calls(rt: WorkerRuntime, records: list[dict[str, Any]]) -> None:
+    for record in records:
+        await calls_store.save(rt.db, record)
+        closed = await callbacks.after_call_logged(db=rt.db, cent=rt.cent, lookup=rt.lookup,
+                                                   record=record, region=rt.settings.default_region)
+        if closed:
+            now, answered = datetime.now(UTC), closed[0]["callback"].get("answered_call") or record["call_id"]
+            data = callbacks.done_event(e164=record["caller"]["e164"], calls=closed, via="answered_call",
+                                        by="answered_call", at=now, answered_call=str(answered))
+            await rt.webhooks.emit(EventKind.CALLBACK_DONE, data, key=f"answered_call/{record['call_id']}",
+                                   occurred_at=now)
+    # The cards' call history changed: API processes forget what they remember of these numbers.
+    numbers = sorted({e164 for record in records if (e164 := record["caller"].get("e164"))})
+    await redis_state.announce_changed_numbers(rt.redis, numbers)

@@ -6,7 +6,8 @@ gone. The outbox keeps every record in memory, in order, and retries the oldest 
 short backoff (``retry_max`` seconds at most), so records flow again within about that long
 after the broker returns. Sending twice is harmless: ``record_call`` is idempotent by call id.
 What is waiting goes out in batches (``batch`` at most, one ``send_many``: one thread hop in the Celery adapter,
-not one per record), oldest first.
+not one per record, and consecutive records in one broker message), oldest first, ``linger`` seconds after
+the first one came in so that a batch is more than one record under load.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ OutboxGate = Callable[[], Awaitable[int]]
 
 class TaskOutbox:
     def __init__(self, send: SendTasks, *, retry_initial: float = 0.25, retry_max: float = 2.0,
-                 limit: int = 100_000, gate: OutboxGate | None = None, batch: int = 200) -> None:
+                 limit: int = 100_000, gate: OutboxGate | None = None, batch: int = 200,
+                 linger: float = 0.0) -> None:
         self._send = send
         self._batch = batch
+        self._linger = linger
         self._gate = gate
         self.puts = 0  # hand-offs queued so far
         self._covered = 0  # of them, how many the gate has seen
@@ -73,6 +76,8 @@ class TaskOutbox:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
+                if self._linger:  # what comes in meanwhile goes in the same hand-over
+                    await asyncio.sleep(self._linger)
                 continue
             if await self._send_oldest_batch():
                 delay = self._retry_initial

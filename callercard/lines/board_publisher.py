@@ -2,8 +2,8 @@
 ``queues:status``. The API side, switching an agent between lines, is ``switching.py``.
 
 Never blocks the AMI loop: ``observe`` is synchronous, and one consumer task saves and
-publishes each changed queue's summary, in order, with a sequence number so a widget
-can tell a stale snapshot from a newer event.
+publishes each changed queue's latest summary (a burst of changes to one queue: one publish), with a
+sequence number so a widget can tell a stale snapshot from a newer event.
 """
 
 from __future__ import annotations
@@ -37,34 +37,47 @@ class BoardPublisher:
         self._cent = cent
         self._pbx = pbx
         self._lease = lease
-        self._changed: asyncio.Queue[str] = asyncio.Queue()
+        # Queues changed since the last round, each once: under load a queue's member events come in bursts and
+        # only its latest summary matters, so what waits is bounded by the number of queues, not of events.
+        self._changed: dict[str, None] = {}
+        self._wake = asyncio.Event()
 
     def observe(self, event: Mapping[str, str]) -> str | None:
         """Apply one event; the queue whose line status changed, if any."""
         queue = self.board.observe(event)
         if queue is not None:
-            self._changed.put_nowait(queue)
+            self._mark(queue)
         return queue
 
     def replace(self, entries: Iterable[Mapping[str, str]]) -> set[str]:
         changed = self.board.replace(entries)
         for queue in sorted(changed):
-            self._changed.put_nowait(queue)
+            self._mark(queue)
         return changed
+
+    def _mark(self, queue: str) -> None:
+        self._changed[queue] = None
+        self._wake.set()
 
     async def run(self) -> None:
         while True:
-            queue = await self._changed.get()
-            summary = {**self.board.summary(queue), "pbx": self._pbx, "seq": time.time_ns()}
-            try:
-                await asyncio.wait_for(redis_status.save(self._redis, summary, lease=self._lease), 1.0)
-            except (RedisError, OSError, TimeoutError) as error:
-                log.warning("line status of %s not saved: %s", queue, error)
-            except LeaseLost:
-                continue  # not ours to publish either
-            if self._lease is not None and not self._lease.holds():
-                continue
-            try:
-                await centrifugo.publish(self._cent, channel=centrifugo.QUEUES_CHANNEL, data=summary)
-            except CentError as error:
-                log.warning("line status of %s not published: %s", queue, error)
+            await self._wake.wait()
+            self._wake.clear()
+            changed, self._changed = self._changed, {}
+            for queue in changed:
+                await self._publish(queue)
+
+    async def _publish(self, queue: str) -> None:
+        summary = {**self.board.summary(queue), "pbx": self._pbx, "seq": time.time_ns()}
+        try:
+            await asyncio.wait_for(redis_status.save(self._redis, summary, lease=self._lease), 1.0)
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("line status of %s not saved: %s", queue, error)
+        except LeaseLost:
+            return  # not ours to publish either
+        if self._lease is not None and not self._lease.holds():
+            return
+        try:
+            await centrifugo.publish(self._cent, channel=centrifugo.QUEUES_CHANNEL, data=summary)
+        except CentError as error:
+            log.warning("line status of %s not published: %s", queue, error)

@@ -100,6 +100,9 @@ class CardLookup:
         deadline = None if budget_seconds is None else loop.time() + budget_seconds
         reads = asyncio.gather(card_store.read(self._db, e164), recent_calls(self._db, e164),
                                dnc_services.active_entry(self._db, e164), heard_names.heard_on(self._db, e164))
+        # Python 3.11's gather, cancelled (the budget, or the call ended), keeps a CancelledError nobody reads, and
+        # asyncio then logs it with a traceback: thousands a minute, most of an overloaded listener's log and CPU.
+        reads.add_done_callback(_read_outcome)
         cached, history, flagged, heard = await asyncio.wait_for(reads, budget_seconds)
         found = card_store.usable(cached, sources=self.signature, now=datetime.now(UTC))
         until: datetime | None
@@ -177,3 +180,9 @@ class CardLookup:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*[source.source.close() for source in self._sources], return_exceptions=True)
+
+
+def _read_outcome(reads: asyncio.Future[Any]) -> None:
+    """Marks a finished gather's outcome as read (what it was is its awaiter's business)."""
+    if not reads.cancelled():
+        reads.exception()

@@ -22,7 +22,8 @@ from callercard.lines.board import Member
 _BUSY_STATUSES = frozenset({"2", "3", "6", "7", "8"})  # in use, busy, ringing, ringing while in use, on hold
 _UNAVAILABLE_STATUSES = frozenset({"4", "5"})  # invalid, unavailable
 _COUNTED_REMEMBERED = 20_000
-_CALLER_EVENTS = frozenset({"QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect"})
+# Every event ``WallboardBoard.observe`` reads (the listener asks Asterisk for these: ``asterisk.event_filter``).
+OBSERVED_EVENTS = frozenset({"QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect"})
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Wallboard:
         rolled = self._roll(now)
         name, queue, caller = event.get("Event", ""), event.get("Queue", ""), event.get("Uniqueid", "")
         changed = set(self.queues) if rolled else set()
-        if name not in _CALLER_EVENTS or not queue or not caller:
+        if name not in OBSERVED_EVENTS or not queue or not caller:
             return changed
         state = self._queue(queue)
         if name == "QueueCallerJoin":

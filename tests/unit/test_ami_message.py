@@ -104,3 +104,35 @@ async def test_the_listeners_protocol_reads_events_and_answers_with_the_parser_b
     assert protocol.version == "11.0.0"
     protocol.data_received(b"Event: Endless\r\nX: " + b"A" * 200)
     assert transport.aborted, "a message over the limit without an end drops the link"
+
+
+async def test_events_go_straight_to_the_listener_and_unwanted_ones_are_dropped_unread() -> None:
+    """With ``on_event``: the PBX's own events as plain dicts, at once and in order, those not wanted dropped on
+    their first line; answers, a list action's events (its ActionID) and Shutdown still go through panoramisk."""
+    manager = Manager(loop=asyncio.get_running_loop())
+    through_panoramisk: list[Message] = []
+    manager.register_event("*", lambda _manager, event: through_panoramisk.append(event))
+    straight: list[dict[str, str]] = []
+    transport = _Transport()
+    protocol = AmiProtocol(on_event=straight.append, wanted={"Newchannel", "Hangup"})
+    protocol.connection_made(transport)
+    protocol.factory, protocol.encoding = manager, "utf8"
+    listed = protocol.send({"Action": "CoreShowChannels"}, as_list=True)
+    action_id = parse_headers(transport.written[0].decode())["ActionID"]
+    stream = ("Event: Newchannel\r\nCallerIDName: Иван Петров\r\nUniqueid: 1.1\r\n\r\n"
+              "Event: Newstate\r\nUniqueid: 1.1\r\n\r\n"
+              "Event: VarSet\r\nUniqueid: 1.1\r\nValue: x\r\n\r\n"
+              f"Response: Success\r\nActionID: {action_id}\r\nEventList: start\r\n\r\n"
+              f"Event: CoreShowChannel\r\nActionID: {action_id}\r\nUniqueid: 1.1\r\n\r\n"
+              f"Event: CoreShowChannelsComplete\r\nActionID: {action_id}\r\nEventList: Complete\r\n\r\n"
+              "Event: Hangup\nUniqueid: 1.1\nCause: 16\n\n"
+              "Event: Shutdown\r\nShutdown: Cleanly\r\nRestart: False\r\n\r\n").encode()
+    for offset in range(0, len(stream), 7):
+        protocol.data_received(stream[offset:offset + 7])
+    assert straight == [{"Event": "Newchannel", "CallerIDName": "Иван Петров", "Uniqueid": "1.1"},
+                        {"Event": "Hangup", "Uniqueid": "1.1", "Cause": "16"}]
+    assert all(type(event) is dict for event in straight)
+    assert protocol.dropped == 2
+    answer = await asyncio.wait_for(listed, 1)
+    assert [m.get("Event") for m in answer] == [None, "CoreShowChannel", "CoreShowChannelsComplete"]
+    assert [e["Event"] for e in through_panoramisk] == ["Shutdown"]

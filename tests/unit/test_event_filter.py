@@ -18,6 +18,7 @@ from asterisk.event_filter import LISTENER_EVENTS, UnspelledHandler, call_flow_e
 from asterisk.events import AmiCallFlow
 from callercard.calls.records import call_record
 from callercard.lines.board import OBSERVED_EVENTS
+from callercard.wallboard.board import OBSERVED_EVENTS as WALLBOARD_EVENTS
 from tests.support.captures import CAPTURES_DIR, capture_path
 from tests.support.recorded_calls import T0
 from tests.support.scenarios import SCENARIOS
@@ -60,10 +61,11 @@ def test_a_call_with_only_the_filtered_events_goes_as_with_all(name: str) -> Non
 def test_the_names_are_asterisks_own() -> None:
     """Spelled as Asterisk writes them: a handled event in any capture is in the list, under its recorded name."""
     recorded = {re.match(r"Event: (\w+)", raw).group(1) for name in SCENARIOS for _, raw in capture_events(name)}
-    handled = {name for name in recorded if hasattr(AmiCallFlow, f"_on_{name.lower()}") or name in OBSERVED_EVENTS}
+    handled = {name for name in recorded if hasattr(AmiCallFlow, f"_on_{name.lower()}")
+               or name in OBSERVED_EVENTS | WALLBOARD_EVENTS}
     assert handled <= LISTENER_EVENTS
     assert {"Newchannel", "QueueCallerJoin", "AgentCalled", "DialBegin", "DialEnd", "Hangup"} <= handled
-    assert call_flow_events() | OBSERVED_EVENTS == LISTENER_EVENTS
+    assert call_flow_events() | OBSERVED_EVENTS | WALLBOARD_EVENTS | {"Shutdown"} == LISTENER_EVENTS
 
 
 def test_a_new_handler_without_its_spelling_is_an_error_not_a_filtered_event() -> None:
