@@ -140,5 +140,67 @@ def _lookup_rows(lookup: dict[str, Any], load: str, *, run: str, goals: bool = F
     return out
 
 
+# Issue 20's runs (bench/README.md, "Issue 20"): before / after on the same machine, each naming its store.
+I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
+                ("i20_listener", "after: the shipped filter"))
+I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"))
+
+
+def _store(result: dict[str, Any]) -> str:
+    return str(result.get("store", {}).get("store", "sqlite"))
+
+
+def issue20_rows() -> list[str]:
+    out = ["| figure (run, store) | measured | goal | met | load avg (1 min, start → end) |", "|---|---|---|---|---|"]
+    for name, what in I20_LISTENER:
+        if (cost := _load(name)) is None:
+            continue
+        kept = cost.get("ami_messages_kept_out", {})
+        out.append(f"| listener, {cost['calls']:,} calls at {cost['rate']:g}/s ×{cost['speed']:g}, {what} ({name}, "
+                   f"{_store(cost)}) | {cost['cpu_s_per_1000_calls']} CPU s / 1,000 calls; "
+                   f"{cost.get('ami_messages_per_call')} AMI messages per call (kept out: {kept}); drained "
+                   f"{cost['settle_s']} s after the load | ≤ 3 CPU s / 1,000 calls | "
+                   f"{'yes' if cost['cpu_s_per_1000_calls'] <= 3 else 'no'} | {_load_text(cost)} |")
+        rss = cost["rss_mib"]
+        out.append(f"| listener RSS 20% → end ({name}) | {rss['at_20pct']} → {rss['at_end_under_load']} MiB "
+                   f"({cost['rss_growth_20pct_to_end']:+.1%}) over {cost['calls']:,} calls | flat within 10%, "
+                   f"20k → 100k calls | not measured (run too short) | |")
+    if popup := _load("i20_popup"):
+        for phase in popup["phases"]:
+            lat, ratio, cards = phase["latency_ms"], phase["ratio_to_floor"], phase["cards"]
+            share, rate = cards["resolved_share"], phase["rate"]
+            if rate == 50:
+                goal = "p99 ≤ 50 ms, ≤ 5× floor, 0 lost, 100% resolved"
+                met = lat["p99"] <= 50 and ratio.get("p99", 99) <= 5 and share == 1 and phase["lost"] == 0
+            else:
+                goal = "p99 ≤ 100 ms, 0 lost, 0 misrouted, ≥ 99% resolved"
+                met = lat["p99"] <= 100 and phase["lost"] == 0 and phase["misrouted"] == 0 and share >= 0.99
+            out.append(f"| popups at {rate:g} calls/s × {popup['seconds']} s (i20_popup, {_store(popup)}) | p50 "
+                       f"{lat['p50']} / p99 {lat['p99']} ms ({lat['count']} rings), floor p99 "
+                       f"{phase['floor_ms']['p99']} ms, ratio p99 {ratio.get('p99')}×; lost {phase['lost']}, "
+                       f"misrouted {phase['misrouted']}, duplicated {phase['duplicated']}; first ringing card "
+                       f"resolved {share:.2%} of {cards['calls_rung']}; listener "
+                       f"{phase['listener_cpu_s_per_1000_calls']} CPU s / 1,000 calls, "
+                       f"{phase.get('ami_messages_per_call')} AMI messages per call | {goal} | "
+                       f"{'yes' if met else 'no'} | {phase['machine_end']['loadavg'][0]:.1f} at end |")
+    for name, what in I20_LOOKUP:
+        if (lookup := _load(name)) is None:
+            continue
+        phases, ratio = lookup["phases"], lookup["throughput_ratio"]
+        for phase, limit in (("warm", 5), ("cold", 20)):
+            sat, one = phases[phase], phases[f"{phase}_1conn"]
+            throughput = (f" | ≥ 80% of /ping at 16 conns | {'yes' if ratio[phase] >= 0.8 else 'no'}"
+                          if phase == "warm" else " | — | —")
+            out.append(f"| lookup {phase}, {lookup['accounts']:,} accounts, {what} ({name}, {_store(lookup)}) | "
+                       f"{sat['rps']:,.0f} req/s = {ratio[phase]:.1%} of /ping ({phases['ping']['rps']:,.0f}) at "
+                       f"{lookup['connections']} conns; 1 conn p99 {one['percentiles_ms']['99']:.2f} ms, degraded "
+                       f"{sat['degraded'] + one['degraded']}{throughput} | {_load_text(lookup)} |")
+            out.append(f"| lookup {phase} p99 at 1 conn ({name}) | {one['percentiles_ms']['99']:.2f} ms at "
+                       f"{lookup['accounts']:,} accounts | ≤ {limit} ms at 1M accounts | not measured at 1M | |")
+    return out
+
+
 if __name__ == "__main__":
     print("\n".join(rows()))
+    print()
+    print("\n".join(issue20_rows()))

@@ -38,6 +38,23 @@ async def test_a_remembered_card_is_the_routes_answer_byte_for_byte(
                 200, raw, "known", ["Пётр Сидоров «ООО Ромашка»", "Anna Petrova"]), body  # by account id
 
 
+async def test_the_dialplans_name_lookup_is_the_routes_answer_byte_for_byte(
+        admin_api: httpx.AsyncClient, api_url: str, db: AsyncDatabase, settings: Settings) -> None:
+    """As asterisk/conf/extensions_callercard.conf asks: ascii=1, max_length=24, the key in the URL."""
+    await put(admin_api, account("F-3", "Пётр Сидоров-Водкин Ромашкин", "84951234567"))
+    _, stored_admin = await keys_store.create(db, role="admin", name="fast path check")
+    query = {"number": "84951234567", "uniqueid": "1700000000.7", "ascii": "1", "max_length": "24"}
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
+        answers = []
+        for credential in ({"params": {"api_key": settings.pbx_api_key.get_secret_value()}},
+                           {"headers": {"Authorization": f"Bearer {stored_admin}"}}):
+            for _ in range(2):
+                response = await http.get("/api/v1/lookup/name", params={**query, **credential.get("params", {})},
+                                          headers=credential.get("headers"))
+            answers.append((response.status_code, response.headers["content-type"], response.content))
+    assert answers[0] == answers[1] == (200, "text/plain; charset=utf-8", b"Petr Sidorov-Vodkin Roma")
+
+
 async def test_errors_are_still_the_routes(api_url: str, settings: Settings) -> None:
     pbx_key, admin_key = settings.pbx_api_key.get_secret_value(), settings.admin_api_key.get_secret_value()
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:

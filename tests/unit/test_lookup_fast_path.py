@@ -98,8 +98,29 @@ async def test_other_routes_and_a_memory_not_listening_go_to_the_route() -> None
     auth = {"Authorization": f"Bearer {PBX}"}
     assert await get(app, "number=%2B74951234567", auth) == (299, b"route")
     app, route, _ = make()
-    assert await get(app, "number=%2B74951234567", auth, path="/api/v1/lookup/name") == (299, b"route")
+    assert await get(app, "number=%2B74951234567", auth, path="/api/v1/lookups") == (299, b"route")
     assert route.reached == ["number=%2B74951234567"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("number=%2B74951234567", "Иван Петров".encode()),
+    ("number=%2B74951234567&ascii=1&max_length=24&uniqueid=1.1", b"Ivan Petrov"),
+    ("number=%2B74951234567&ascii=true&max_length=4", b"Ivan"),
+    ("number=%2B74951234567&ascii=0", "Иван Петров".encode()),
+])
+async def test_the_name_route_plain_cases_are_answered_from_memory(query: str, expected: bytes) -> None:
+    app, route, _ = make()
+    assert await get(app, query + f"&api_key={PBX}", path="/api/v1/lookup/name") == (200, expected)
+    assert route.reached == []
+
+
+@pytest.mark.parametrize("options", ["ascii=maybe", "ascii=", "max_length=0", "max_length=201", "max_length=x",
+                                     "ascii=1&ascii=0"])
+async def test_the_name_routes_other_options_are_left_to_it(options: str) -> None:
+    app, route, _ = make()
+    query = f"number=%2B74951234567&{options}&api_key={PBX}"
+    assert await get(app, query, path="/api/v1/lookup/name") == (299, b"route")
+    assert route.reached == [query]
 
 
 async def test_a_changed_card_is_serialized_afresh() -> None:
