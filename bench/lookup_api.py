@@ -146,8 +146,8 @@ def lookup_phases(env: Mapping[str, str], *, store: str, accounts: int, seconds:
         phases |= {"warm_store": run(warm_paths, connections), "warm_store_1conn": run(warm_paths, 1)}
     finally:
         api.stop()
-    for name in ("cold", "cold_1conn"):
-        phases[name]["all_cold"] = phases[name]["requests"] <= phases[name]["distinct_paths"]
+    for cold in ("cold", "cold_1conn"):  # not ``name``: the profile's file name below is the run's
+        phases[cold]["all_cold"] = phases[cold]["requests"] <= phases[cold]["distinct_paths"]
     ping_rps = phases["ping"]["rps"]
     extra = {"api_profile_during_warm": top_frames(RESULTS / f"{name}_{accounts}_profile.txt")} \
         if profile else {}
