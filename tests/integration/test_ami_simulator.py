@@ -19,6 +19,7 @@ from panoramisk.message import Message
 
 from amisim import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
 from asterisk.ami_message import parse_headers
+from asterisk.event_filter import LISTENER_EVENTS, filter_action, filter_regex
 from tests.support.captures import CAPTURES_DIR
 
 CAPTURES = CAPTURES_DIR
@@ -427,3 +428,34 @@ async def test_queue_status_lists_the_members_seen_in_the_replay(harness: Harnes
     response = await client.action({"Action": "QueueStatus"})
     members = {(m["Name"], m["Paused"]) for m in response if m.get("Event") == "QueueMember"}
     assert members == {("Anna Smirnova", "0"), ("Boris Ivanov", "1")}
+
+
+async def test_the_filter_action_keeps_out_what_the_listener_does_not_read(harness: Harness) -> None:
+    """As Asterisk applies a session's Filter: the replayed call arrives with only the listed events, in order."""
+    every = [headers(raw)["Event"] for raw in expected_stream("ringall_one_answers") if raw.startswith("Event: ")]
+    sim = await harness.sim("ringall_one_answers", speed=50, shared_timeline=True)
+    client = await harness.logged_in(sim)
+    answer = await client.action(filter_action())
+    assert (answer["Response"], answer["Message"]) == ("Success", "Success")
+    sim.start_timeline()
+    await sim.wait_finished(5)
+    wanted = [name for name in every[1:] if name in LISTENER_EVENTS]  # FullyBooted came with the login
+    await eventually(lambda: client.names()[1:] == wanted)
+    await asyncio.sleep(0.1)
+    assert client.names() == ["FullyBooted", *wanted]
+    assert sim.events_filtered == len(every) - 1 - len(wanted) > 0
+
+
+async def test_a_user_without_the_system_class_is_refused_filter_and_its_eventfilter_lines_filter(
+        harness: Harness) -> None:
+    """The shipped user: Filter is 'Permission denied'; the manager.conf eventfilter line filters from the login on."""
+    every = [headers(raw)["Event"] for raw in expected_stream("ringall_one_answers") if raw.startswith("Event: ")]
+    sim = await harness.sim("ringall_one_answers", speed=50, eventfilters=[filter_regex()], filter_permitted=False)
+    client = await harness.logged_in(sim)
+    answer = await client.action(filter_action())
+    assert (answer["Response"], answer["Message"]) == ("Error", "Permission denied")
+    await sim.wait_finished(5)
+    # FullyBooted is part of the login's answer (manager.c appends it to the session): never filtered.
+    wanted = ["FullyBooted", *(name for name in every[1:] if name in LISTENER_EVENTS)]
+    await eventually(lambda: client.names() == wanted)
+    assert sim.events_filtered == len(every) - len(wanted) > 0
