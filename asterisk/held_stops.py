@@ -51,6 +51,8 @@ class HeldStops:
 
     def due(self, call_id: str, at: datetime, *, ringing: str | None) -> list[Stop]:
         """Stops to let go now: this call's other legs when its leg ``ringing`` starts to ring, any held too long."""
+        if not self._held:  # asked on every event: most of the time nothing is held
+            return []
         return self._release(lambda key, stopped: (ringing is not None and key[0] == call_id and key[1] != ringing)
                              or at - stopped > HOLD_AT_MOST)
 
