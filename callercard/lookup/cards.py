@@ -86,3 +86,9 @@ def internal_card(*, number: str, name: str | None) -> Card:
     """A colleague calling from their own phone: their extension and, when the directory knows them, their name."""
     return Card(number=number, e164=None, kind=CardKind.INTERNAL, display_name=name or f"Extension {number}",
                 names=[name] if name else [], accounts=[])
+
+
+def phone_display_name(card: Card) -> str:
+    """The name a desk phone shows for ``card`` (``/api/v1/lookup/name``): empty for unknown and withheld numbers,
+    so phones fall back to the number, unless the caller gave a name an agent confirmed."""
+    return card.display_name if card.kind is CardKind.KNOWN or card.heard else ""

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from callercard import phone
+from callercard import metrics, phone
 from callercard.errors import InvalidInput
 from callercard.lookup import names
-from callercard.lookup.cards import Card, CardKind
+from callercard.lookup.cards import Card, phone_display_name
 from callercard.lookup.local_cache import LocalCardCache
 from callercard.settings import Settings
 
@@ -36,6 +37,7 @@ NAME_PATH = "/api/v1/lookup/name"
 _LIMITS = {"number": 64, "uniqueid": 64, "api_key": 256}
 _NAME_LIMITS = {**_LIMITS, "ascii": 5, "max_length": 3}
 _TYPES = {PATH: b"application/json", NAME_PATH: b"text/plain; charset=utf-8"}
+_ENDPOINTS = {PATH: "card", NAME_PATH: "name"}  # the lookup metrics' labels, as the routes give them
 # The name route's options as FastAPI reads them, in their plain spellings (anything else: the route decides).
 _BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 _REMEMBERED_BODIES = 4096
@@ -62,9 +64,12 @@ class LookupFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else None
         if path in _TYPES and scope["method"] == "GET":
+            started = time.monotonic()
             body = self._answer(scope, path)
             if body is not None:
                 self.answered += 1
+                # As the route counts its lookups (a remembered card is never degraded: no budget miss).
+                metrics.LOOKUP_SECONDS.labels(_ENDPOINTS[path]).observe(time.monotonic() - started)
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", _TYPES[path])]})
                 await send({"type": "http.response.body", "body": body})
@@ -99,8 +104,8 @@ class LookupFastPath:
             return remembered[1]
         if path == NAME_PATH:  # as the name route answers it (a remembered card is never degraded)
             ascii_only, max_length = options
-            name = card.display_name if card.kind is CardKind.KNOWN else ""
-            body = names.for_phone_display(name, ascii_only=ascii_only, max_length=max_length).encode()
+            body = names.for_phone_display(phone_display_name(card), ascii_only=ascii_only,
+                                           max_length=max_length).encode()
         else:  # as the route answers it: the card says the number as this request gave it
             answer = card if card.number == raw else card.model_copy(update={"number": raw})
             body = answer.model_dump_json().encode()

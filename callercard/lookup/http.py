@@ -13,7 +13,7 @@ from callercard.api.auth import PbxOrAdmin
 from callercard.api.deps import ServicesDep
 from callercard.api.params import parse_number
 from callercard.lookup import names
-from callercard.lookup.cards import Card, CardKind
+from callercard.lookup.cards import Card, phone_display_name
 
 router = APIRouter(prefix="/api/v1/lookup", tags=["lookup"])
 
@@ -52,7 +52,7 @@ async def lookup_name(
     """Empty for unknown and withheld numbers, so desk phones fall back to showing the number; an unknown number
     whose caller gave a name an agent confirmed shows that name."""
     card = await _card(number, services, endpoint="name")
-    name = card.display_name if card.kind is CardKind.KNOWN or card.heard else ""
+    name = phone_display_name(card)
     headers = {"X-Callercard-Degraded": "1"} if card.degraded else None
     return PlainTextResponse(names.for_phone_display(name, ascii_only=ascii, max_length=max_length),
                              headers=headers)
