@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -17,8 +17,9 @@ from asterisk.ami_message import parse_headers
 from asterisk.event_filter import LISTENER_EVENTS, UnspelledHandler, call_flow_events, filter_regex
 from asterisk.events import AmiCallFlow
 from callercard.calls.records import call_record
-from callercard.lines.board import OBSERVED_EVENTS
+from callercard.lines.board import OBSERVED_EVENTS, QueueBoard
 from callercard.wallboard.board import OBSERVED_EVENTS as WALLBOARD_EVENTS
+from callercard.wallboard.board import Wallboard
 from tests.support.captures import CAPTURES_DIR, capture_path
 from tests.support.recorded_calls import T0
 from tests.support.scenarios import SCENARIOS
@@ -110,3 +111,29 @@ def test_the_simulator_filters_as_managerc_does() -> None:
     for empty in ("", "!"):
         with pytest.raises(FilterError, match=re.escape(FORMAT_ERROR)):
             EventFilters().add(empty)
+
+
+def what_the_boards_show(events: list[tuple[float, str]], *, after: EventFilters) -> list[tuple[dict, dict]]:
+    """The line board's and the wallboard's summaries of every queue after each event ``after`` admits (what a
+    filtered listener could have published then)."""
+    lines, wallboard = QueueBoard(), Wallboard(service_level_seconds=20, timezone=UTC)
+    shown = []
+    for t, raw in events:
+        now = T0 + timedelta(seconds=t)
+        headers = parse_headers(raw)
+        lines.observe(headers)
+        wallboard.observe(headers, now=now)
+        if after.admits(raw):
+            queues = sorted(set(lines.queues) | set(wallboard.queues))
+            shown.append(({queue: lines.summary(queue) for queue in queues},
+                          {queue: wallboard.summary(queue, members=lines.queues.get(queue, {}).values(), now=now)
+                           for queue in queues}))
+    return shown
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_line_board_and_the_wallboard_show_the_same_with_only_the_filtered_events(name: str) -> None:
+    every = capture_events(name)
+    filters = EventFilters([filter_regex()])
+    with_all = what_the_boards_show(every, after=filters)
+    assert what_the_boards_show([(t, raw) for t, raw in every if filters.admits(raw)], after=filters) == with_all
