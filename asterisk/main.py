@@ -89,11 +89,11 @@ async def run(settings: Settings) -> None:
     mongo_client = mongo.connect(settings)
     db = mongo.database(mongo_client, settings)
     redis_client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, decode_responses=True)
-    cent_client = centrifugo.connect(settings)
     name = settings.listener_id or f"{socket.gethostname()}-{os.getpid()}"
+    lease = Lease(redis_client, pbx=settings.pbx_id, holder=name, seconds=settings.listener_lease_seconds)
+    cent_client = centrifugo.connect(settings, may_send=lease.holds)
     me = Listener(settings=settings, name=name, redis=redis_client, cent=cent_client, db=db,
-                  celery=create_celery(settings), devices=DeviceMap(db, pbx=settings.pbx_id),
-                  lease=Lease(redis_client, pbx=settings.pbx_id, holder=name, seconds=settings.listener_lease_seconds),
+                  celery=create_celery(settings), devices=DeviceMap(db, pbx=settings.pbx_id), lease=lease,
                   lookup=card_lookup(settings, db=db))
     if settings.listener_metrics_port:
         metrics.serve(settings.listener_metrics_port)

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 import jwt
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from cent import AsyncClient, BroadcastRequest, Disconnect, DisconnectRequest, InfoRequest, PublishRequest
 from cent.exceptions import CentError
 
@@ -116,12 +121,36 @@ def agent_of_api_token(*, settings: Settings, token: str) -> str:
     return agent_id
 
 
-def connect(settings: Settings) -> AsyncClient:
+class NotSending(CentError):
+    """The client's ``may_send`` said no at the last moment: nothing of the request was written."""
+
+
+def connect(settings: Settings, *, may_send: Callable[[], bool] | None = None) -> AsyncClient:
+    """A server API client; with ``may_send`` (a listener's lease, no I/O) asked again once the request has its
+    connection, right before its first byte is written, so a process frozen between its own check and the write
+    (SIGSTOP, a paused VM) sends nothing once it wakes without the lease (``NotSending``)."""
+    session = aiohttp.ClientSession(connector=_LastMomentCheck(may_send)) if may_send else None
     return AsyncClient(
         str(settings.centrifugo_api_url),
         settings.centrifugo_api_key.get_secret_value(),
         timeout=settings.centrifugo_timeout_ms / 1000,
+        session=session,
     )
+
+
+class _LastMomentCheck(aiohttp.TCPConnector):
+    # aiohttp writes the request right after the connector hands over a connection (new or pooled), with no
+    # await in between: the latest point a client library lets us refuse.
+    def __init__(self, may_send: Callable[[], bool]) -> None:
+        super().__init__()
+        self._may_send = may_send
+
+    async def connect(self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout) -> Connection:
+        connection = await super().connect(req, traces, timeout)
+        if not self._may_send():
+            connection.close()
+            raise NotSending("not sent: this process may no longer publish")
+        return connection
 
 
 async def publish(client: AsyncClient, *, channel: str, data: dict[str, object],
