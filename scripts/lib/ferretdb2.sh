@@ -109,6 +109,10 @@ start_ferretdb2() {
   port_open "$FERRETDB2_PG_PORT" && die "port $FERRETDB2_PG_PORT (ferretdb2's PostgreSQL: the Mongo port + 10000)" \
     "is taken by a process this checkout did not start; stop it, or move every port with CALLERCARD_PORT_OFFSET"
   mkdir -p "$FERRETDB2_STATE"
+  # The stack writes PostgreSQL's port into the cluster's config once, at initdb: a cluster made under another
+  # CALLERCARD_PORT_OFFSET would come up on the old port while FerretDB dials the new one.
+  [[ -f "$FERRETDB2_STATE/pg/postgresql.conf" ]] \
+    && sed -i -E "s/^port = [0-9]+$/port = $FERRETDB2_PG_PORT/" "$FERRETDB2_STATE/pg/postgresql.conf"
   if ! "$FERRETDB2_STACK/docdb-stack.sh" start "$MONGO_PORT" "$FERRETDB2_STATE" "$FERRETDB2_PG_PORT" \
        >>"$FERRETDB2_STATE/start.log" 2>&1; then
     tail -n 5 "$FERRETDB2_STATE/start.log" "$FERRETDB2_STATE/pg.log" >&2 2>/dev/null || true

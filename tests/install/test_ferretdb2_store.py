@@ -131,3 +131,16 @@ def test_ferretdb2_is_unpacked_once_started_on_the_profiles_port_and_covered_by_
     assert restarted.returncode == 0, restarted.stderr
     with MongoClient(f"mongodb://127.0.0.1:{MONGO_PORT}/", serverSelectionTimeoutMS=5000) as client:
         assert client["fresh_check"]["probe"].find_one({"_id": "probe"}) == {"_id": "probe", "ok": True}
+
+    # The same kept state under another port offset: PostgreSQL follows to its new port (its config was written
+    # at initdb with the old one), and the data is there.
+    assert services(without_ferretdb2(machine_env), "down").returncode == 0
+    moved = {**env, "CALLERCARD_PORT_OFFSET": str(int(env.get("CALLERCARD_PORT_OFFSET", "0")) + 7)}
+    try:
+        result = services(moved, "--store", "ferretdb2", "up")
+        assert result.returncode == 0, result.stderr
+        assert listening(POSTGRESQL_PORT + 7) and not listening(POSTGRESQL_PORT)
+        with MongoClient(f"mongodb://127.0.0.1:{MONGO_PORT + 7}/", serverSelectionTimeoutMS=5000) as client:
+            assert client["fresh_check"]["probe"].find_one({"_id": "probe"}) == {"_id": "probe", "ok": True}
+    finally:
+        services(without_ferretdb2(moved), "down")
