@@ -48,7 +48,13 @@ def call_flow_events(flow_class: type = AmiCallFlow) -> frozenset[str]:
 
 # Read by the link itself: panoramisk ends the session on Asterisk's Shutdown.
 LINK_EVENTS = frozenset({"Shutdown"})
-LISTENER_EVENTS: frozenset[str] = call_flow_events() | LINE_BOARD_EVENTS | WALLBOARD_EVENTS | LINK_EVENTS
+# Read without a handler: the call flow looks the caller up from the first event of a caller channel that carries
+# a number (``AmiCallFlow.handle``). Where the dialplan sets the caller ID (``Set(CALLERID(num)=…)``, a Local
+# channel's first leg, as in tests/captures/ringall_one_answers) ``Newchannel`` says ``<unknown>`` and only
+# ``NewCallerid`` carries the number during the greeting: without it the lookup waited for the queue.
+CALLER_ID_EVENTS = frozenset({"NewCallerid"})
+LISTENER_EVENTS: frozenset[str] = (call_flow_events() | CALLER_ID_EVENTS | LINE_BOARD_EVENTS | WALLBOARD_EVENTS
+                                   | LINK_EVENTS)
 
 
 def filter_regex(events: frozenset[str] = LISTENER_EVENTS) -> str:

@@ -43,7 +43,7 @@ def what_the_flow_does(events: list[tuple[float, str]]) -> tuple[list, list, lis
         now[0] = T0 + timedelta(seconds=t)
         effects = flow.handle(parse_headers(raw))
         notices += effects.notices
-        lookups += effects.lookups
+        lookups += [(t, lookup) for lookup in effects.lookups]  # when: a lookup must start during the greeting
         records += [call_record(call, tracker=flow.tracker, region="RU") for call in effects.finished]
     return notices, lookups, records
 
@@ -66,7 +66,9 @@ def test_the_names_are_asterisks_own() -> None:
                or name in OBSERVED_EVENTS | WALLBOARD_EVENTS}
     assert handled <= LISTENER_EVENTS
     assert {"Newchannel", "QueueCallerJoin", "AgentCalled", "DialBegin", "DialEnd", "Hangup"} <= handled
-    assert call_flow_events() | OBSERVED_EVENTS | WALLBOARD_EVENTS | {"Shutdown"} == LISTENER_EVENTS
+    assert call_flow_events() | OBSERVED_EVENTS | WALLBOARD_EVENTS | {"Shutdown", "NewCallerid"} == LISTENER_EVENTS
+    assert "NewCallerid" in recorded, "the captures' spelling of the caller-id event"
+
 
 
 def test_a_new_handler_without_its_spelling_is_an_error_not_a_filtered_event() -> None:
