@@ -53,6 +53,7 @@ class AmiCallFlow(Resynchronizing):
         self._ended: OrderedDict[str, None] = OrderedDict()
         # When we first heard of a call, a channel (unique id) or a leg ((call, leg)), by our clock.
         self.seen_at: dict[Any, datetime] = {}
+        self._seen_legs: dict[str, list[tuple[str, str]]] = {}  # call id -> its legs' keys in seen_at
         self._received = clock()
 
     def handle(self, event: Mapping[str, str]) -> Effects:
@@ -70,6 +71,7 @@ class AmiCallFlow(Resynchronizing):
                 self._follow(unique_id, known, call_id, at, effects)  # Asterisk rewrote its Linkedid
         if not call_id or call_id in self._ended:
             return effects
+        self._touch(call_id)
         self.seen_at.setdefault(call_id, received)
         handler = getattr(self, f"_on_{name.lower()}", None)
         if handler is not None:
@@ -80,9 +82,6 @@ class AmiCallFlow(Resynchronizing):
         ringing = leg_id(event.get("DestChannel", "")) if name in _RINGS else None
         self._dismiss(self._held.due(call_id, at, ringing=ringing), effects)
         return effects
-
-    def live_calls(self) -> list[str]:
-        return list(self.channels)
 
     def now(self) -> datetime:
         return self._clock()
@@ -197,6 +196,7 @@ class AmiCallFlow(Resynchronizing):
 
     def _track(self, unique_id: str, call_id: str, channel: str) -> None:
         if unique_id:
+            self._touch(call_id)
             self.seen_at.setdefault(unique_id, self._received)
             self.channels.setdefault(call_id, set()).add(unique_id)
             self._call_of[unique_id] = call_id
@@ -219,7 +219,7 @@ class AmiCallFlow(Resynchronizing):
             self.tracker.calls[call_id].caller_agent = colleague
             card = internal_card(number=number, name=self._agent_name(colleague))
             effects.cards.append((call_id, card.model_dump(mode="json")))
-        self.seen_at.setdefault((call_id, leg_id(channel)), self._received)
+        self._seen_leg(call_id, leg_id(channel))
         effects.notices += self.tracker.ring(call_id=call_id, leg_id=leg_id(channel), agent_id=agent_id,
                                              queue=queue, at=at, number=self._number(event), channel=channel)
 
@@ -238,13 +238,14 @@ class AmiCallFlow(Resynchronizing):
 
     def _follow(self, unique_id: str, old: str, new: str, at: datetime, effects: Effects) -> None:
         """Channel ``unique_id`` now belongs to call ``new`` (a Linkedid rewrite): move it, and its agent's leg."""
+        self._touch(old)
         channels = self.channels.get(old, set())
         channels.discard(unique_id)
         self._track(unique_id, new, "")
         name = self._names.get(unique_id, "")
         leg = self.tracker.leg(old, leg_id(name)) if name else None
         if leg is not None and leg.state is not LegState.DONE:
-            self.seen_at.setdefault((new, leg.leg_id), self._received)
+            self._seen_leg(new, leg.leg_id)
             answered = leg.state is LegState.ANSWERED
             effects.notices += self.tracker.end_leg(call_id=old, leg_id=leg.leg_id, at=at, reason="transferred")
             if new not in self.tracker.calls and old in self.tracker.calls:
@@ -265,6 +266,7 @@ class AmiCallFlow(Resynchronizing):
     def _maybe_lookup(self, call_id: str, raw: str, effects: Effects) -> None:
         if raw in _NO_NUMBER or call_id in self._looked_up or call_id not in self.tracker.calls:
             return
+        self._touch(call_id)
         self._looked_up.add(call_id)
         call = self.tracker.calls[call_id]
         call.number = call.number or raw
@@ -277,8 +279,9 @@ class AmiCallFlow(Resynchronizing):
             if self._call_of.get(unique_id) == call_id:
                 del self._call_of[unique_id]
                 self._names.pop(unique_id, None)
-        for key in [key for key in self.seen_at if isinstance(key, tuple) and key[0] == call_id]:
-            del self.seen_at[key]
+        self._touch(call_id)
+        for key in self._seen_legs.pop(call_id, ()):
+            self.seen_at.pop(key, None)
         self._looked_up.discard(call_id)
         self._originators.pop(call_id, None)
         self.seen_at.pop(call_id, None)
@@ -290,11 +293,7 @@ class AmiCallFlow(Resynchronizing):
         while len(self._ended) > _REMEMBERED_ENDED_CALLS:
             self._ended.popitem(last=False)
 
-    def _snapshot_extra(self) -> dict[str, Any]:
-        return {"originators": dict(self._originators)}
-
     def _restore_extra(self, snapshot: Mapping[str, Any]) -> None:
-        self._originators.update(snapshot.get("originators", {}))
         for call_id, ids in self.channels.items():
             for unique_id in ids:
                 self._call_of.setdefault(unique_id, call_id)

@@ -8,7 +8,7 @@ that is judged by when *we* first heard of a call, never by the PBX's clock, whi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,11 @@ class Resynchronizing:
     seen_at: dict[Any, datetime]
     _caller_channels: set[str]
     _looked_up: set[str]
+    _originators: dict[str, str]
+    # The calls whose part of the snapshot may have changed since it was last taken (keep_changes).
+    touched: set[str] | None = None
+    _seen_legs: dict[str, list[tuple[str, str]]]
+    _received: datetime
     _ended: Any
     _inbound_contexts: set[str]
     _agent_for_device: Callable[[str], str | None]
@@ -61,6 +66,8 @@ class Resynchronizing:
         for call_id, channels in calls.items():
             if call_id and call_id not in self._ended:
                 self._merge_live(call_id, channels, at, effects)
+        if self.touched is not None:  # channels were taken from every call above
+            self.touched.update(self.call_ids())
         return effects
 
     def _older(self, key: Any, asked_at: datetime) -> bool:
@@ -104,12 +111,51 @@ class Resynchronizing:
             if channel.get("ChannelState") == _UP:
                 effects.notices += self.tracker.answer(call_id=call_id, leg_id=leg_id(name), at=at)
 
+    def keep_changes(self) -> None:
+        """Record which calls each event may change (``touched``, taken by ``take_touched``), so a listener
+        saving its live calls writes only those (``asterisk.live_calls``)."""
+        self.touched = set()
+        self.tracker.keep_changes(self.touched)
+
+    def take_touched(self) -> set[str]:
+        touched = set(self.touched or ())
+        if self.touched is not None:
+            self.touched.clear()
+        return touched
+
+    def _touch(self, call_id: str) -> None:
+        if self.touched is not None:
+            self.touched.add(call_id)
+
+    def _seen_leg(self, call_id: str, leg: str) -> None:
+        if (call_id, leg) not in self.seen_at:
+            self.seen_at[(call_id, leg)] = self._received
+            self._seen_legs.setdefault(call_id, []).append((call_id, leg))
+
     def snapshot(self) -> dict[str, Any]:
         """The live calls, JSON-ready: what a restarted listener needs to log them and close their popups."""
-        return {"v": 1, "calls": [call_to_json(call) for call in self.tracker.calls.values()],
-                "channels": {call_id: sorted(ids) for call_id, ids in self.channels.items()},
-                "caller_channels": sorted(self._caller_channels), "looked_up": sorted(self._looked_up),
-                **self._snapshot_extra()}
+        return snapshot_of([part for call_id in self.call_ids() if (part := self.snapshot_part(call_id))],
+                           caller_channels=self._caller_channels)
+
+    def caller_channels(self) -> set[str]:
+        return self._caller_channels
+
+    def call_ids(self) -> set[str]:
+        """Every call the snapshot has a part for."""
+        return {*self.tracker.calls, *self.channels, *self._originators, *self._looked_up}
+
+    def snapshot_part(self, call_id: str) -> dict[str, Any] | None:
+        """What the snapshot holds of one call (None: nothing), so a listener can save only the calls that
+        changed (``touched``); ``snapshot_of`` puts parts together."""
+        call = self.tracker.calls.get(call_id)
+        channels = self.channels.get(call_id)
+        originator = self._originators.get(call_id)
+        looked_up = call_id in self._looked_up
+        if call is None and channels is None and originator is None and not looked_up:
+            return None
+        return {"id": call_id, "call": call_to_json(call) if call is not None else None,
+                "channels": sorted(channels) if channels is not None else None, "originator": originator,
+                "looked_up": looked_up}
 
     def restore(self, snapshot: Mapping[str, Any]) -> int:
         """Take over a predecessor's live calls (before the first login's resynchronization); returns how many."""
@@ -122,6 +168,7 @@ class Resynchronizing:
             self.channels.setdefault(call_id, set()).update(ids)
         self._caller_channels.update(snapshot.get("caller_channels", []))
         self._looked_up.update(snapshot.get("looked_up", []))
+        self._originators.update(snapshot.get("originators", {}))
         self._restore_extra(snapshot)
         return len(snapshot.get("calls", []))
 
@@ -146,5 +193,14 @@ class Resynchronizing:
     def _track(self, unique_id: str, call_id: str, channel: str) -> None: raise NotImplementedError
     def _number(self, event: Mapping[str, str]) -> str | None: raise NotImplementedError
     def _maybe_lookup(self, call_id: str, raw: str, effects: Effects) -> None: raise NotImplementedError
-    def _snapshot_extra(self) -> dict[str, Any]: raise NotImplementedError
     def _restore_extra(self, snapshot: Mapping[str, Any]) -> None: raise NotImplementedError
+
+
+def snapshot_of(parts: Iterable[Mapping[str, Any]], *, caller_channels: Iterable[str]) -> dict[str, Any]:
+    """The flow's snapshot (version 1, as ``restore`` reads it) from its calls' parts."""
+    parts = sorted(parts, key=lambda part: part["id"])
+    return {"v": 1, "calls": [part["call"] for part in parts if part["call"] is not None],
+            "channels": {part["id"]: part["channels"] for part in parts if part["channels"] is not None},
+            "caller_channels": sorted(caller_channels),
+            "looked_up": [part["id"] for part in parts if part["looked_up"]],
+            "originators": {part["id"]: part["originator"] for part in parts if part["originator"] is not None}}

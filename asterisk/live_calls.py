@@ -2,8 +2,9 @@
 
 A SIGTERMed listener hands over at its end; a SIGKILLed one cannot. So the active listener writes its call flow's
 snapshot (the calls, their channels, what was looked up) and the call records not yet taken by the broker to
-``callercard:pbx:<pbx>:calls``: within ``EVERY`` seconds of any event, and always before a record is handed to
-the worker (the outbox's gate). Whatever moment the listener dies, each finished call is in the snapshot either
+the hash ``callercard:pbx:<pbx>:calls`` (a field per call; a save writes the calls events touched since the last
+one): within ``EVERY`` seconds of any event, before a popup is shown, and before a record is handed to the
+worker (the outbox's gate). Whatever moment the listener dies, each finished call is in the snapshot either
 as live (its successor ends it from ``CoreShowChannels``) or as a record to send (again: ``record_call`` is
 idempotent by call id). Every write is fenced by the lease: an ex-leader overwrites nothing.
 """
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from asterisk.events import AmiCallFlow
+from asterisk.flow_resync import snapshot_of
 from callercard import redis_state
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.state import Call, CardEvent, Effects, LegState, Notice, call_from_json, call_to_json
@@ -32,6 +34,8 @@ EVERY = 0.5  # seconds: how far behind the events the kept state may be
 KEPT_SECONDS = 6 * 3600  # a PBX with no active listener this long: its calls are gone from the PBX too
 # A successor shows again the legs that changed this recently (well within Centrifugo's idempotency window).
 REPLAYED_WITHIN = timedelta(seconds=120)
+# The hash's fields: one per call, the flow's caller channels, and the rest (records, finishing calls, token).
+_CALL, _CALLER_CHANNELS, _META = "call:", "caller_channels", "meta"
 
 
 class LiveCalls:
@@ -46,6 +50,12 @@ class LiveCalls:
         self.saves = 0
         self.changes = 0  # events that went through the flow
         self._saved_through = 0  # of them, how many the latest save covers
+        # Saved incrementally: a hash with a field per call, written when an event touched it (issue 20: a full
+        # snapshot before every popup was the listener's largest cost). The first save writes everything anew.
+        flow.keep_changes()
+        self._unsaved: set[str] = set()  # calls touched and not yet written
+        self._rewrite = True
+        self._caller_channels_saved: set[str] | None = None
 
     def changed(self) -> int:
         """An event went through the flow (no I/O: the next save picks it up); returns its number."""
@@ -62,25 +72,49 @@ class LiveCalls:
             if self._saved_through < change:
                 await self._save_locked()
 
-    def snapshot(self) -> dict[str, Any]:
-        waiting = [args[0] for name, args, _ in self._service.outbox.waiting() if name == RECORD_CALL]
-        return {**self._flow.snapshot(), "records": waiting,
-                "finishing": [call_to_json(call) for call in self._service.finishing()],
-                "token": self._lease.token, "saved_at": time.time()}
-
     async def save(self) -> int:
-        """Write the snapshot now (fenced); returns how many outbox hand-offs it covers. Raises ``LeaseLost``."""
+        """Write what changed now (fenced); returns how many outbox hand-offs it covers. Raises ``LeaseLost``."""
         async with self._lock:
             return await self._save_locked()
 
     async def _save_locked(self) -> int:
         covered, through = self._service.outbox.puts, self.changes
         self.dirty = False
-        data = json.dumps(self.snapshot())
-        await self._lease.fenced([["SET", self._key, data, "EX", KEPT_SECONDS]], keys=[self._key])
+        self._unsaved |= self._flow.take_touched()
+        rewrite, ids = self._rewrite, self._flow.call_ids() if self._rewrite else self._unsaved
+        self._unsaved, self._rewrite = set(), False
+        caller_channels = set(self._flow.caller_channels())
+        try:
+            await self._lease.fenced(self._commands(ids, rewrite=rewrite, caller_channels=caller_channels),
+                                     keys=[self._key])
+        except BaseException:
+            self._unsaved |= ids
+            self._rewrite |= rewrite
+            self.dirty = True
+            raise
+        self._caller_channels_saved = caller_channels
         self.saves += 1
         self._saved_through = through
         return covered
+
+    def _commands(self, ids: set[str], *, rewrite: bool, caller_channels: set[str]) -> list[list[str | int]]:
+        written: list[str | int] = ["HSET", self._key]
+        gone: list[str | int] = ["HDEL", self._key]
+        for call_id in ids:
+            part = self._flow.snapshot_part(call_id)
+            if part is not None:
+                written += [_CALL + call_id, json.dumps(part, separators=(",", ":"))]
+            elif not rewrite:
+                gone.append(_CALL + call_id)
+        if rewrite or caller_channels != self._caller_channels_saved:
+            written += [_CALLER_CHANNELS, json.dumps(sorted(caller_channels))]
+        waiting = [args[0] for name, args, _ in self._service.outbox.waiting() if name == RECORD_CALL]
+        written += [_META, json.dumps({"v": 2, "records": waiting, "token": self._lease.token, "saved_at": time.time(),
+                                       "finishing": [call_to_json(call) for call in self._service.finishing()]})]
+        commands: list[list[str | int]] = [["DEL", self._key]] if rewrite else []
+        if len(gone) > 2:
+            commands.append(gone)
+        return [*commands, written, ["EXPIRE", self._key, KEPT_SECONDS]]
 
     async def run(self) -> None:
         """Save within ``EVERY`` s of a change, until the lease is lost."""
@@ -100,7 +134,7 @@ class LiveCalls:
         """Adopt what the previous active listener kept: its live calls (the first login's resynchronization
         ends the gone ones), their card lookups again, and the records it had not handed to the broker."""
         try:
-            snapshot = await redis_state.load_live_calls(self._client, self._lease.pbx)
+            snapshot = await load_live_calls(self._client, self._lease.pbx)
         except (RedisError, OSError):
             log.exception("cannot read the previous listener's calls; calls live across the takeover go unlogged")
             return
@@ -123,6 +157,28 @@ class LiveCalls:
                  "%d call record(s) it had not handed over", taken, snapshot.get("token"),
                  time.time() - float(snapshot.get("saved_at", time.time())), len(records))
         self.dirty = True
+
+
+async def load_live_calls(client: aioredis.Redis, pbx: str) -> dict[str, Any] | None:
+    """The live calls the PBX's last active listener kept, as one snapshot (``AmiCallFlow.restore`` reads it)
+    with its records, finishing calls, token and time; a listener before issue 20 kept it as one JSON string."""
+    key = redis_state.live_calls_key(pbx)
+    kind = await client.type(key)
+    if kind == "string":
+        raw = await client.get(key)
+        return json.loads(raw) if raw else None
+    if kind != "hash":
+        return None
+    fields = {_text(name): _text(value) for name, value in (await client.hgetall(key)).items()}
+    parts = [json.loads(value) for name, value in fields.items() if name.startswith(_CALL)]
+    snapshot = snapshot_of(parts, caller_channels=json.loads(fields.get(_CALLER_CHANNELS, "[]")))
+    meta = json.loads(fields.get(_META, "{}"))
+    return {**snapshot, "records": meta.get("records", []), "finishing": meta.get("finishing", []),
+            "token": meta.get("token"), "saved_at": meta.get("saved_at", time.time())}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def leg_states(call: Call, *, since: datetime | None) -> list[Notice]:

@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -34,7 +33,8 @@ def listener_key(pbx: str, listener: str) -> str:
 
 
 def live_calls_key(pbx: str) -> str:
-    """The active listener's live calls, kept as they go (``asterisk.live_calls``): what a successor takes over."""
+    """The active listener's live calls, kept as they go (a hash, ``asterisk.live_calls``): what a successor
+    takes over."""
     return f"callercard:pbx:{pbx}:calls"
 
 
@@ -108,12 +108,6 @@ async def listener_health(client: aioredis.Redis, *, pbxs: Iterable[str]) -> tup
 async def _values(client: aioredis.Redis, pattern: str) -> list[str]:
     keys = [key async for key in client.scan_iter(match=pattern, count=500)]
     return [str(raw) for raw in await client.mget(keys) if raw] if keys else []
-
-
-async def load_live_calls(client: aioredis.Redis, pbx: str) -> dict[str, Any] | None:
-    """The live calls the PBX's last active listener kept (``live_calls_key``), if any."""
-    raw = await client.get(live_calls_key(pbx))
-    return json.loads(raw) if raw else None
 
 
 async def announce_changed_numbers(client: aioredis.Redis, numbers: Iterable[str] | None) -> bool:

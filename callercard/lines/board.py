@@ -40,6 +40,11 @@ def member_from_event(event: Mapping[str, str]) -> Member:
                   in_call=event.get("InCall", "0") == "1", dynamic=event.get("Membership", "") != "static")
 
 
+def _shown(member: Member) -> tuple[str, bool, bool, bool]:
+    """What ``QueueBoard.summary`` shows of a member."""
+    return member.name, member.paused, member.free, member.dynamic
+
+
 class QueueBoard:
     def __init__(self) -> None:
         self.queues: dict[str, dict[str, Member]] = {}
@@ -50,14 +55,14 @@ class QueueBoard:
         if not queue or name not in OBSERVED_EVENTS:
             return None
         members = self.queues.setdefault(queue, {})
-        before = self.summary(queue)
-        if name in MEMBER_EVENTS:
-            member = member_from_event(event)
-            if member.interface:
-                members[member.interface] = member
-        else:
-            members.pop(event.get("Interface", ""), None)
-        return queue if self.summary(queue) != before else None
+        # Compared member by member, not summary by summary: this runs on every member event (issue 20).
+        if name not in MEMBER_EVENTS:
+            return queue if members.pop(event.get("Interface", ""), None) is not None else None
+        member = member_from_event(event)
+        if not member.interface:
+            return None
+        before, members[member.interface] = members.get(member.interface), member
+        return queue if before is None or _shown(before) != _shown(member) else None
 
     def replace(self, queue_members: Iterable[Mapping[str, str]]) -> set[str]:
         """A full QueueStatus answer's QueueParams/QueueMember entries: the queues it lists start afresh."""

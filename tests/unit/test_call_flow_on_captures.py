@@ -119,7 +119,7 @@ def test_after_a_reconnect_calls_asterisk_no_longer_has_are_ended() -> None:
     effects = flow.end_missing({"2.2"})
     assert [call.call_id for call in effects.finished] == ["1.1"]
     assert [(n.agent_id, n.event.value, n.call_id) for n in effects.notices] == [("anna", "dismissed", "1.1")]
-    assert flow.live_calls() == ["2.2"]
+    assert list(flow.channels) == ["2.2"]
 
 
 @pytest.mark.parametrize(("channel", "leg", "device"), [

@@ -39,3 +39,18 @@ def test_queue_status_replaces_what_the_board_knew_of_the_queues_it_lists() -> N
     assert (support["free"], support["on_line"]) == (1, 2), "Anna is paused (lunch) in that answer"
     assert not any(m["dynamic"] for m in support["members"])
     assert board.summary("second")["on_line"] == 0, "a queue the answer does not list keeps its state"
+
+
+def test_a_queue_is_reported_changed_exactly_when_its_summary_changed_on_every_capture() -> None:
+    """``observe`` compares members, not summaries (it runs on every member event): the same answer."""
+    captures = sorted(p.name for p in capture_path("README.md").parent.glob("*.jsonl") if ".http." not in p.name)
+    reported = 0
+    for name in captures:
+        board = QueueBoard()
+        for entry in load_capture(capture_path(name)).entries:
+            queue = entry.headers.get("Queue", "")
+            before = board.summary(queue) if queue else None
+            changed = board.observe(entry.headers) if entry.dir == "in" else None
+            assert changed == (queue if queue and board.summary(queue) != before else None), (name, entry.headers)
+            reported += changed is not None
+    assert reported > 50
