@@ -7,10 +7,12 @@ channel: Centrifugo lets a connection subscribe to it only when the token's
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import jwt
@@ -139,8 +141,9 @@ def connect(settings: Settings, *, may_send: Callable[[], bool] | None = None) -
 
 
 class _LastMomentCheck(aiohttp.TCPConnector):
-    # aiohttp writes the request right after the connector hands over a connection (new or pooled), with no
-    # await in between: the latest point a client library lets us refuse.
+    # Asked when a request gets its connection (new or pooled), and again by every write to its socket: aiohttp
+    # writes a request's bytes from a task of its own, so a process frozen after the first check would otherwise
+    # send them on waking (seen in the frozen ex-leader test once the listener's saves got cheaper).
     def __init__(self, may_send: Callable[[], bool]) -> None:
         super().__init__()
         self._may_send = may_send
@@ -150,7 +153,36 @@ class _LastMomentCheck(aiohttp.TCPConnector):
         if not self._may_send():
             connection.close()
             raise NotSending("not sent: this process may no longer publish")
+        protocol = connection.protocol
+        if protocol is not None and protocol.transport is not None and \
+                not isinstance(protocol.transport, _CheckedWrites):
+            protocol.transport = _CheckedWrites(protocol.transport, self._may_send)  # type: ignore[assignment]
         return connection
+
+
+class _CheckedWrites:
+    """A socket transport whose writes ask ``may_send`` first (no I/O: a lease's clock); a refused write aborts
+    the connection instead, so none of the request goes out."""
+
+    def __init__(self, transport: asyncio.Transport, may_send: Callable[[], bool]) -> None:
+        self._transport = transport
+        self._may_send = may_send
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._check()
+        self._transport.write(data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        self._check()
+        self._transport.writelines(chunks)
+
+    def _check(self) -> None:
+        if not self._may_send():
+            self._transport.abort()
+            raise NotSending("not sent: this process may no longer publish")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 async def publish(client: AsyncClient, *, channel: str, data: dict[str, object],

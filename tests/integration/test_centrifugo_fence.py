@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from cent import HistoryRequest
+from cent.exceptions import CentError
 
 from callercard import centrifugo
 from callercard.settings import Settings
@@ -28,6 +29,29 @@ async def test_a_client_that_may_no_longer_send_writes_nothing_and_says_so(setti
         await centrifugo.publish(client, channel=channel, data={"n": 3})
         history = await reader.history(HistoryRequest(channel=channel, limit=10))
         assert [publication.data for publication in history.publications] == [{"n": 1}, {"n": 3}]
+    finally:
+        await client.close()
+        await reader.close()
+
+
+async def test_a_process_frozen_after_the_connection_check_writes_nothing_on_waking(settings: Settings) -> None:
+    """aiohttp writes a request from a task of its own, after the connection is handed over: the lease is asked
+    again by the write itself. Here it holds when the connection is taken and has run out when bytes would go."""
+    answers = iter([True, True])  # the first request: its connection check, then its write
+
+    def may_send() -> bool:
+        return next(answers, False)
+
+    client = centrifugo.connect(settings, may_send=may_send)
+    reader = centrifugo.connect(settings)
+    channel = centrifugo.agent_channel(f"fence-{uuid.uuid4().hex[:8]}")
+    try:
+        await centrifugo.publish(client, channel=channel, data={"n": 1})
+        answers = iter([True])  # the connection check passes; the lease has run out when the write asks
+        with pytest.raises(CentError):
+            await centrifugo.publish(client, channel=channel, data={"n": 2})
+        history = await reader.history(HistoryRequest(channel=channel, limit=10))
+        assert [publication.data for publication in history.publications] == [{"n": 1}]
     finally:
         await client.close()
         await reader.close()
