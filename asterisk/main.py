@@ -88,7 +88,10 @@ async def run(settings: Settings) -> None:
     """Standby, then active, until cancelled (SIGTERM, in ``callercard.cli``)."""
     mongo_client = mongo.connect(settings)
     db = mongo.database(mongo_client, settings)
-    redis_client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, decode_responses=True)
+    # A blocking pool: past its connections a write waits its turn (up to 2 s) instead of failing at once with
+    # "Too many connections", which under load lost screens and the live-call saves popups wait for.
+    redis_client = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=100, timeout=2, socket_timeout=2, decode_responses=True))
     name = settings.listener_id or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(redis_client, pbx=settings.pbx_id, holder=name, seconds=settings.listener_lease_seconds)
     cent_client = centrifugo.connect(settings, may_send=lease.holds)

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # Prometheus metrics of the listener and the worker on their own HTTP port (the API serves /metrics);
     # 0: none. The worker's prefork children write to WORKER_METRICS_DIR (prometheus_client's multi-process mode).
     listener_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Card lookups of the listener asking the store at once (the others wait their turn).
+    listener_lookups_at_once: int = Field(default=16, ge=1, le=1000)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     worker_metrics_dir: str = ""
     inbound_contexts: Annotated[list[str], NoDecode] = ["incoming"]

@@ -10,7 +10,14 @@ from callercard.lookup.services import CardLookup
 from callercard.settings import Settings
 
 
-async def prefetch_card(*, lookup: CardLookup, raw: str, settings: Settings) -> dict[str, Any]:
+async def prefetch_card(*, lookup: CardLookup, raw: str, settings: Settings,
+                        slots: asyncio.Semaphore | None = None) -> dict[str, Any]:
+    """The call's card; with ``slots``, only that many of the process's lookups ask the store at once, the rest
+    wait their turn in order: an overloaded store then works through its queue instead of timing every lookup
+    out at once (the pool's wait queue, then the budget), and what waits costs only a task."""
+    if slots is not None:
+        async with slots:
+            return await prefetch_card(lookup=lookup, raw=raw, settings=settings)
     try:
         number = phone.normalize(raw, region=settings.default_region, default_area_code=settings.default_area_code)
     except phone.InvalidNumber:

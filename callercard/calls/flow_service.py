@@ -62,7 +62,7 @@ class CallFlowService:
         self.tracker = tracker
         # For other systems (webhooks): queued, never awaited here.
         self._events = CallEvents(webhooks, tracker=tracker, public_id=self.public_id)
-        self._lookup = lookup
+        self._lookup, self._lookup_slots = lookup, asyncio.Semaphore(settings.listener_lookups_at_once)
         self._notifier = notifier
         # Call records must reach the worker even when the broker is down: they wait here and are retried.
         self.outbox = TaskOutbox(queue.send_many, gate=outbox_gate, linger=RECORD_LINGER_SECONDS)
@@ -116,8 +116,8 @@ class CallFlowService:
         """Start the lookups at once, then chain each call's card events and hand-offs behind its earlier ones."""
         for number, call_id in effects.lookups:
             # The one lookup of the call: it also fills the store's card cache for the other processes.
-            self._cards[call_id] = asyncio.create_task(card_prefetch.prefetch_card(lookup=self._lookup, raw=number,
-                                                                     settings=self.settings))
+            self._cards[call_id] = asyncio.create_task(card_prefetch.prefetch_card(
+                lookup=self._lookup, raw=number, settings=self.settings, slots=self._lookup_slots))
         for call_id, card in effects.cards:  # known without a lookup (a colleague's call)
             self._cards[call_id] = asyncio.create_task(card_prefetch.known(card))
         per_call: dict[str, Effects] = {}

@@ -55,12 +55,10 @@ def test_the_parts_saved_after_each_event_make_the_whole_snapshot(name: str) -> 
     now = [datetime(2026, 11, 22, tzinfo=UTC)]
     flow = new_flow(now)
     kept = KeptParts(flow)
-    events = 0
-    for at, event in recorded_events(name):
+    for number, (at, event) in enumerate(recorded_events(name), 1):
         now[0] = at
         flow.handle(event)
-        events += 1
-        assert kept.save() == flow.snapshot(), f"after event {events} ({event.get('Event')})"
+        assert kept.save() == flow.snapshot(), f"after event {number} ({event.get('Event')})"
     assert kept.parts == {} and flow.snapshot()["calls"] == []
 
 
