@@ -47,7 +47,8 @@ def run_api(settings: Settings, args: argparse.Namespace) -> int:
         log.warning("the demo is on and the API listens on %s: anyone who reaches it can take the demo agents' "
                     "tokens (CALLERCARD_DEMO_ALLOW_NON_LOOPBACK=true)", host)
     uvicorn.run(create_app(settings), host=host, port=args.port or settings.api_port,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                timeout_keep_alive=settings.api_keepalive_seconds)
     return 0
 
 

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8090, ge=1, le=65535)
+    # How long an idle client connection stays open. Longer than the idle timeout of what sits in front (a load
+    # balancer's is commonly 60 s): the side that closes first must be the client, or a request sent as the
+    # server closes is lost ("Server disconnected without sending a response"; uvicorn's default is 5 s).
+    api_keepalive_seconds: int = Field(default=75, ge=1, le=3600)
     lookup_budget_ms: int = Field(default=300, ge=10, le=10000)
     # HTTP event feed: a call with no event for this long is ended (its popups closed, the call logged as last
     # seen); a phone that rang this long with no event stops ringing on screen sooner.
