@@ -75,9 +75,23 @@ class WebhookEmitter:
 
     async def _subscribed(self, kind: EventKind) -> list[dict[str, Any]]:
         if time.monotonic() - self._loaded_at > ENDPOINTS_MAX_AGE_SECONDS:
-            self._endpoints = [e for e in await store.endpoints(self._db) if e.get("enabled")]
+            try:
+                self._endpoints = [e for e in await store.endpoints(self._db) if e.get("enabled")]
+            except PyMongoError as error:
+                if self._loaded_at == float("-inf"):
+                    raise  # never known: the events wait until they can be told apart
+                log.warning("webhook endpoints not read again (%s); keeping the %d known", type(error).__name__,
+                            len(self._endpoints))
             self._loaded_at = time.monotonic()
+        return self._wanting(kind)
+
+    def _wanting(self, kind: EventKind) -> list[dict[str, Any]]:
         return [e for e in self._endpoints if kind.value in e.get("events", [])]
+
+    def _nobody_wants(self, kind: EventKind) -> bool:
+        """Known within the endpoints' age that no endpoint wants ``kind``: the event need not wait in memory
+        (with no webhooks at all, an overloaded store would otherwise fill the backlog with events for nobody)."""
+        return time.monotonic() - self._loaded_at <= ENDPOINTS_MAX_AGE_SECONDS and not self._wanting(kind)
 
     async def emit(self, kind: EventKind, data: dict[str, Any], *, key: str, occurred_at: datetime) -> int:
         """Queue ``data`` as event ``kind`` for every endpoint that wants it; returns the new deliveries.
@@ -116,6 +130,8 @@ class WebhookEmitter:
 
     def submit(self, kind: EventKind, data: dict[str, Any], *, key: str, occurred_at: datetime) -> None:
         """``emit`` later, in order, from ``run``; never blocks, never raises."""
+        if self._nobody_wants(kind):
+            return
         if len(self._backlog) >= _BACKLOG_LIMIT:
             dropped = self._backlog.popleft()
             log.error("webhook backlog full (store down?): dropping the oldest event, %s %s", dropped.kind.value,

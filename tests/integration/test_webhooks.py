@@ -11,14 +11,20 @@ import hmac
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from celery import Celery
+from pymongo.asynchronous.database import AsyncDatabase
 
 from amisim import load_capture
+from callercard.mongo import WEBHOOK_DELIVERIES
 from callercard.ports import DELIVER_WEBHOOKS
 from callercard.settings import Settings
+from callercard.webhooks import store as webhook_store
+from callercard.webhooks.events import WebhookEmitter
+from callercard.webhooks.schemas import EventKind
 from tests.support.captures import capture_path
 from tests.support.pbx import listening, recorded_calls
 from tests.support.processes import Process
@@ -149,3 +155,48 @@ async def test_endpoints_must_be_https_and_name_real_event_kinds(admin_api: http
     assert unknown.status_code == 422 and unknown.json()["details"]["errors"][0]["field"] == "events.0"
     none = await admin_api.post("/api/v1/webhooks", json={"url": "https://hooks.example/x", "events": []})
     assert none.status_code == 422 and none.json()["details"]["errors"][0]["field"] == "events"
+
+
+class RecordingQueue:
+    """The worker's queue port, recording what the emitter hands over (the store here is the real one)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[object]]] = []
+
+    async def send(self, task: str, args: list[object], kwargs: dict[str, object]) -> None:
+        self.sent.append((task, args))
+
+
+async def test_events_of_a_kind_no_endpoint_wants_do_not_wait_in_the_listeners_memory(
+        db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    queue = RecordingQueue()
+    emitter = WebhookEmitter(db=db, queue=queue)  # type: ignore[arg-type]
+    running = asyncio.create_task(emitter.run())
+    at = datetime.now(UTC)
+    try:
+        emitter.submit(EventKind.CALL_RINGING, {"n": 0}, key="r0", occurred_at=at)
+        assert emitter.backlog == 1, "before the endpoints are known, an event waits"
+        await _drained(emitter)
+        for n in range(1, 1001):  # no endpoint at all: a whole burst costs no memory
+            emitter.submit(EventKind.CALL_RINGING, {"n": n}, key=f"r{n}", occurred_at=at)
+        assert emitter.backlog == 0
+        await webhook_store.put_endpoint(db, {"_id": "wh_test", "url": "https://crm.example/hooks", "secret": "s",
+                                              "events": ["call.ended"], "enabled": True, "created_at": at})
+        emitter.forget_endpoints()
+        emitter.submit(EventKind.CALL_ENDED, {"n": 1}, key="e1", occurred_at=at)
+        await _drained(emitter)
+        emitter.submit(EventKind.CALL_RINGING, {"n": 1002}, key="r1002", occurred_at=at)
+        emitter.submit(EventKind.CALL_ENDED, {"n": 2}, key="e2", occurred_at=at)
+        assert emitter.backlog == 1, "only the kind the endpoint wants waits"
+        await _drained(emitter)
+        assert queue.sent == [(DELIVER_WEBHOOKS, ["wh_test"])] * 2
+        assert [d["event"] async for d in db[WEBHOOK_DELIVERIES].find({"endpoint_id": "wh_test"})] == \
+            ["call.ended", "call.ended"]
+    finally:
+        running.cancel()
+
+
+async def _drained(emitter: WebhookEmitter) -> None:
+    async with asyncio.timeout(10):
+        while emitter.backlog:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
