@@ -142,8 +142,13 @@ def _lookup_rows(lookup: dict[str, Any], load: str, *, run: str, goals: bool = F
 
 # Issue 20's runs (bench/README.md, "Issue 20"): before / after on the same machine, each naming its store.
 I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
-                ("i20_listener", "after: the shipped filter"))
-I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"))
+                ("i20_listener", "after: the shipped filter"),
+                ("i20c_listener", "final: + incremental live-call saves"),
+                ("i20c_listener_100k_pre", "100,000 calls at 100/s, before the webhook backlog fix"),
+                ("i20c_listener_100k", "final, 100,000 calls"))
+I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
+              ("i20c_lookup_api", "final"))
+I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"))
 
 
 def _store(result: dict[str, Any]) -> str:
@@ -162,10 +167,20 @@ def issue20_rows() -> list[str]:
                    f"{cost['settle_s']} s after the load | ≤ 3 CPU s / 1,000 calls | "
                    f"{'yes' if cost['cpu_s_per_1000_calls'] <= 3 else 'no'} | {_load_text(cost)} |")
         rss = cost["rss_mib"]
+        at = {x["calls"]: x["rss_mib"] for x in cost.get("samples", [])}
+        if cost["calls"] >= 100_000 and at.get(20_000):
+            growth = rss["at_end_under_load"] / at[20_000] - 1
+            out.append(f"| listener RSS 20,000 → {cost['calls']:,} calls ({name}) | {at[20_000]} → "
+                       f"{rss['at_end_under_load']} MiB ({growth:+.1%}); start {rss['start']}, after the drain "
+                       f"{rss['after_drain']}, idle {rss['idle']} MiB | flat within 10%, 20k → 100k calls | "
+                       f"{'yes' if abs(growth) <= 0.10 else 'no'} | |")
+            continue
         out.append(f"| listener RSS 20% → end ({name}) | {rss['at_20pct']} → {rss['at_end_under_load']} MiB "
                    f"({cost['rss_growth_20pct_to_end']:+.1%}) over {cost['calls']:,} calls | flat within 10%, "
                    f"20k → 100k calls | not measured (run too short) | |")
-    if popup := _load("i20_popup"):
+    for run, what in I20_POPUP:
+        if (popup := _load(run)) is None:
+            continue
         for phase in popup["phases"]:
             lat, ratio, cards = phase["latency_ms"], phase["ratio_to_floor"], phase["cards"]
             share, rate = cards["resolved_share"], phase["rate"]
@@ -175,7 +190,7 @@ def issue20_rows() -> list[str]:
             else:
                 goal = "p99 ≤ 100 ms, 0 lost, 0 misrouted, ≥ 99% resolved"
                 met = lat["p99"] <= 100 and phase["lost"] == 0 and phase["misrouted"] == 0 and share >= 0.99
-            out.append(f"| popups at {rate:g} calls/s × {popup['seconds']} s (i20_popup, {_store(popup)}) | p50 "
+            out.append(f"| popups at {rate:g} calls/s × {popup['seconds']} s, {what} ({run}, {_store(popup)}) | p50 "
                        f"{lat['p50']} / p99 {lat['p99']} ms ({lat['count']} rings), floor p99 "
                        f"{phase['floor_ms']['p99']} ms, ratio p99 {ratio.get('p99')}×; lost {phase['lost']}, "
                        f"misrouted {phase['misrouted']}, duplicated {phase['duplicated']}; first ringing card "
@@ -197,6 +212,34 @@ def issue20_rows() -> list[str]:
                        f"{sat['degraded'] + one['degraded']}{throughput} | {_load_text(lookup)} |")
             out.append(f"| lookup {phase} p99 at 1 conn ({name}) | {one['percentiles_ms']['99']:.2f} ms at "
                        f"{lookup['accounts']:,} accounts | ≤ {limit} ms at 1M accounts | not measured at 1M | |")
+    return out + _i20_scale_rows()
+
+
+def _i20_scale_rows() -> list[str]:
+    """Lookups at 1M accounts on the indexed store, and their p99 against the 10k base's in the same run."""
+    if (scale := _load("i20c_scale")) is None:
+        return []
+    store = _store(scale)
+    out = [f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) (i20c_scale, {store}) | "
+           f"{run['import_s']} s, {run['rows_per_s']:,.0f} rows/s | — | — | {_load_text(scale)} |"
+           for run in scale["imports"]]
+    for lookup in scale["lookups"]:
+        for phase, limit in (("warm", 5), ("cold", 20)):
+            one = lookup["phases"][f"{phase}_1conn"]
+            p99 = one["percentiles_ms"]["99"]
+            big = lookup["accounts"] >= 1_000_000
+            out.append(f"| lookup {phase} p99 at 1 conn, {lookup['accounts']:,} accounts (i20c_scale, {store}) "
+                       f"| {p99:.2f} ms (p50 {one['percentiles_ms']['50']:.2f}); degraded {one['degraded']}/"
+                       f"{one['requests']} | {f'≤ {limit} ms at 1M accounts' if big else '—'} | "
+                       f"{('yes' if p99 <= limit and not one['degraded'] else 'no') if big else '—'} | |")
+    small, large = scale["lookups"]
+    for phase in ("warm", "cold"):
+        for key, conns in ((phase, f"{large['connections']} conns"), (f"{phase}_1conn", "1 conn")):
+            ratio = large["phases"][key]["percentiles_ms"]["99"] / small["phases"][key]["percentiles_ms"]["99"]
+            out.append(f"| lookup {phase} p99, {large['accounts']:,} / {small['accounts']:,} accounts, {conns} "
+                       f"(i20c_scale) | {large['phases'][key]['percentiles_ms']['99']:.2f} / "
+                       f"{small['phases'][key]['percentiles_ms']['99']:.2f} ms = {ratio:.2f}× | ≤ 1.5× | "
+                       f"{'yes' if ratio <= 1.5 else 'no'} | |")
     return out
 
 
