@@ -14,7 +14,8 @@ session, so a listener really sees it.
 """
 
 from amisim.capture import Capture, Entry, load_capture, recorded_responses
-from amisim.cloning import clone_with_fresh_ids
+from amisim.cloning import FreshIds, clone_with_fresh_ids, fresh_ids
 from amisim.server import AmiSimulator
 
-__all__ = ["AmiSimulator", "Capture", "Entry", "clone_with_fresh_ids", "load_capture", "recorded_responses"]
+__all__ = ["AmiSimulator", "Capture", "Entry", "FreshIds", "clone_with_fresh_ids", "fresh_ids", "load_capture",
+           "recorded_responses"]

@@ -34,8 +34,11 @@ EVERY = 0.5  # seconds: how far behind the events the kept state may be
 KEPT_SECONDS = 6 * 3600  # a PBX with no active listener this long: its calls are gone from the PBX too
 # A successor shows again the legs that changed this recently (well within Centrifugo's idempotency window).
 REPLAYED_WITHIN = timedelta(seconds=120)
-# The hash's fields: one per call, the flow's caller channels, and the rest (records, finishing calls, token).
-_CALL, _CALLER_CHANNELS, _META = "call:", "caller_channels", "meta"
+# The hash's fields: one per call, one per call record the broker has not taken (``rec:<outbox number>``), one
+# per finished call whose record is not in the outbox yet, the flow's caller channels, and the token and time.
+# Each is written once and deleted when it is gone: under overload thousands of records wait, and writing them
+# all again before every popup made each save slower than the last (the listener then only saved).
+_CALL, _RECORD, _FINISHING, _CALLER_CHANNELS, _META = "call:", "rec:", "fin:", "caller_channels", "meta"
 
 
 class LiveCalls:
@@ -56,6 +59,8 @@ class LiveCalls:
         self._unsaved: set[str] = set()  # calls touched and not yet written
         self._rewrite = True
         self._caller_channels_saved: set[str] | None = None
+        self._records_saved: set[str] = set()  # the rec: and fin: fields the hash holds
+        self._finishing_saved: set[str] = set()
 
     def changed(self) -> int:
         """An event went through the flow (no I/O: the next save picks it up); returns its number."""
@@ -84,20 +89,25 @@ class LiveCalls:
         rewrite, ids = self._rewrite, self._flow.call_ids() if self._rewrite else self._unsaved
         self._unsaved, self._rewrite = set(), False
         caller_channels = set(self._flow.caller_channels())
+        records = {f"{_RECORD}{number}": args[0] for number, name, args, _ in self._service.outbox.waiting()
+                   if name == RECORD_CALL}
+        finishing = {f"{_FINISHING}{call.call_id}": call for call in self._service.finishing()}
         try:
-            await self._lease.fenced(self._commands(ids, rewrite=rewrite, caller_channels=caller_channels),
-                                     keys=[self._key])
+            await self._lease.fenced(self._commands(ids, rewrite=rewrite, caller_channels=caller_channels,
+                                                    records=records, finishing=finishing), keys=[self._key])
         except BaseException:
             self._unsaved |= ids
             self._rewrite |= rewrite
             self.dirty = True
             raise
         self._caller_channels_saved = caller_channels
+        self._records_saved, self._finishing_saved = set(records), set(finishing)
         self.saves += 1
         self._saved_through = through
         return covered
 
-    def _commands(self, ids: set[str], *, rewrite: bool, caller_channels: set[str]) -> list[list[str | int]]:
+    def _commands(self, ids: set[str], *, rewrite: bool, caller_channels: set[str], records: dict[str, Any],
+                  finishing: dict[str, Call]) -> list[list[str | int]]:
         written: list[str | int] = ["HSET", self._key]
         gone: list[str | int] = ["HDEL", self._key]
         for call_id in ids:
@@ -108,9 +118,13 @@ class LiveCalls:
                 gone.append(_CALL + call_id)
         if rewrite or caller_channels != self._caller_channels_saved:
             written += [_CALLER_CHANNELS, json.dumps(sorted(caller_channels))]
-        waiting = [args[0] for name, args, _ in self._service.outbox.waiting() if name == RECORD_CALL]
-        written += [_META, json.dumps({"v": 2, "records": waiting, "token": self._lease.token, "saved_at": time.time(),
-                                       "finishing": [call_to_json(call) for call in self._service.finishing()]})]
+        saved_records, saved_finishing = (set(), set()) if rewrite else (self._records_saved, self._finishing_saved)
+        for field in records.keys() - saved_records:
+            written += [field, json.dumps(records[field], separators=(",", ":"))]
+        for field in finishing.keys() - saved_finishing:
+            written += [field, json.dumps(call_to_json(finishing[field]), separators=(",", ":"))]
+        gone += [*(saved_records - records.keys()), *(saved_finishing - finishing.keys())]
+        written += [_META, json.dumps({"v": 3, "token": self._lease.token, "saved_at": time.time()})]
         commands: list[list[str | int]] = [["DEL", self._key]] if rewrite else []
         if len(gone) > 2:
             commands.append(gone)
@@ -172,8 +186,12 @@ async def load_live_calls(client: aioredis.Redis, pbx: str) -> dict[str, Any] | 
     fields = {_text(name): _text(value) for name, value in (await client.hgetall(key)).items()}
     parts = [json.loads(value) for name, value in fields.items() if name.startswith(_CALL)]
     snapshot = snapshot_of(parts, caller_channels=json.loads(fields.get(_CALLER_CHANNELS, "[]")))
-    meta = json.loads(fields.get(_META, "{}"))
-    return {**snapshot, "records": meta.get("records", []), "finishing": meta.get("finishing", []),
+    meta = json.loads(fields.get(_META, "{}"))  # before v3 it held the records and finishing calls as lists
+    records = sorted((int(name.removeprefix(_RECORD)), value) for name, value in fields.items()
+                     if name.startswith(_RECORD))
+    finishing = [json.loads(value) for name, value in fields.items() if name.startswith(_FINISHING)]
+    return {**snapshot, "records": meta.get("records", []) + [json.loads(value) for _, value in records],
+            "finishing": meta.get("finishing", []) + finishing,
             "token": meta.get("token"), "saved_at": meta.get("saved_at", time.time())}
 
 

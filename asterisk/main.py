@@ -167,7 +167,8 @@ async def serve_while_active(me: Listener) -> None:
                    every=(settings.ami_reconcile_seconds, ami_events.reconcile) if settings.ami_reconcile_seconds
                    else None)
     tasks = [asyncio.create_task(work) for work in (service.run(), lines.run(), live.run(), lease.keep_renewed(),
-                                                    webhooks.run(), wallboard.run())]
+                                                    webhooks.run(), wallboard.run(),
+                                                    report_backlog_forever(pbx, service, webhooks, wallboard))]
     linked = asyncio.create_task(link.run_forever())
     try:
         await asyncio.wait([linked, asyncio.create_task(lease.lost.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -179,6 +180,17 @@ async def serve_while_active(me: Listener) -> None:
             await hand_over(service, live, lease, webhooks)
         for task in tasks:
             task.cancel()
+
+
+async def report_backlog_forever(pbx: str, service: CallFlowService, webhooks: WebhookEmitter,
+                                 wallboard: WallboardPublisher) -> None:
+    """``callercard_listener_backlog``, from inside the event loop (the metrics thread must not walk its tasks)."""
+    while True:
+        sizes = {**service.backlog(), "webhook_events": webhooks.backlog, "wallboard_changes": wallboard.backlog,
+                 "tasks": len(asyncio.all_tasks())}
+        for what, size in sizes.items():
+            metrics.LISTENER_BACKLOG.labels(pbx, what).set(size)
+        await asyncio.sleep(REPORT_EVERY)
 
 
 async def hand_over(service: CallFlowService, live: LiveCalls, lease: Lease, webhooks: WebhookEmitter,

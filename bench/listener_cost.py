@@ -65,6 +65,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     services = services_up(args.store)
     env = {**services, "CALLERCARD_MONGO_DATABASE": "bench_listener", "CALLERCARD_LOG_LEVEL": args.log_level}
+    # The listener's backlog gauges, sampled beside its RSS: what piles up when memory grows.
+    metrics_url = f"http://127.0.0.1:{int(env['CALLERCARD_API_PORT']) + 1000}/metrics"
+    env["CALLERCARD_LISTENER_METRICS_PORT"] = str(int(env["CALLERCARD_API_PORT"]) + 1000)
     settings = Settings(**{k.removeprefix("CALLERCARD_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     start = machine()
     ensure_base(env, args.accounts)
@@ -89,6 +92,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(1)
         samples: list[dict[str, float]] = [{"calls": 0, "rss_mib": round(rss_mib(listener.pid), 1),
                                             "cpu_s": round(cpu_seconds(listener.pid), 2), "t": 0.0}]
+        http_metrics = httpx.AsyncClient(timeout=2)
         rng = random.Random(5)
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(listener.pid)
@@ -101,8 +105,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             delay = t0 + k / args.rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            else:
+            else:  # behind: still let the load PBX's sessions write and answer Pings (a silent PBX is "half-open")
                 lag_max = max(lag_max, -delay)
+                await asyncio.sleep(0)
             capture = captures[k % len(captures)]
             caller = CAPTURE_CALLERS[capture.name]
             index = rng.randrange(args.accounts)
@@ -112,14 +117,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if (k + 1) % args.every == 0:
                 samples.append({"calls": k + 1, "rss_mib": round(rss_mib(listener.pid), 1),
                                 "cpu_s": round(cpu_seconds(listener.pid) - cpu0, 2),
-                                "t": round(time.perf_counter() - t0, 1), "live_calls": pbx.live_calls})
+                                "t": round(time.perf_counter() - t0, 1), "live_calls": pbx.live_calls,
+                                "backlog": await listener_backlog(http_metrics, metrics_url)})
             if pbx.session is None:
                 raise RuntimeError("the listener dropped its AMI link")
         offered = time.perf_counter() - t0
+        drain_samples = asyncio.create_task(sample_while_draining(samples, listener.pid, http_metrics, metrics_url,
+                                                                  cpu0=cpu0, t0=t0, calls=args.calls))
         if profiler is not None:
             profiler.wait(timeout=120)
         await pbx.drain(timeout=300)
         settle = await wait_idle(listener.pid)
+        drain_samples.cancel()
         cpu = cpu_seconds(listener.pid) - cpu0
         rss_end = rss_mib(listener.pid)
         await asyncio.sleep(args.idle_seconds)
@@ -130,7 +139,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for process in reversed(processes):
             process.stop()
         await pbx.stop()
-    at = {s["calls"]: s["rss_mib"] for s in samples}
+    at = {s["calls"]: s["rss_mib"] for s in samples if not s.get("draining")}
     near = lambda n: at[min(at, key=lambda c: abs(c - n))]  # noqa: E731
     first, last = near(args.calls * 0.2), near(args.calls)
     return {"benchmark": "listener_cost", "store": describe_store(env, args.store), "machine_start": start,
@@ -146,6 +155,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rss_growth_20pct_to_end": round(last / first - 1, 4),
             "worker_backlog_at_end": worker_backlog, "samples": samples, "machine_end": machine(),
             **({"listener_profile": top_frames(profile_path)} if args.profile else {})}
+
+
+async def listener_backlog(http: Any, url: str) -> dict[str, int]:
+    """``callercard_listener_backlog`` by kind, from the listener's metrics port ({} when it does not answer)."""
+    try:
+        text = (await http.get(url)).text
+    except Exception:  # noqa: BLE001  # a busy listener may not answer in time: the sample goes without
+        return {}
+    sizes: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("callercard_listener_backlog{"):
+            labels, _, value = line.rpartition(" ")
+            what = labels.split('what="', 1)[1].split('"', 1)[0]
+            sizes[what] = int(float(value))
+    return sizes
+
+
+async def sample_while_draining(samples: list[dict[str, Any]], pid: int, http: Any, url: str, *, cpu0: float,
+                                t0: float, calls: int, every: float = 10.0) -> None:
+    """After the last call is offered: what the listener still holds, every ``every`` s until it is idle."""
+    while True:
+        await asyncio.sleep(every)
+        samples.append({"calls": calls, "draining": True, "rss_mib": round(rss_mib(pid), 1),
+                        "cpu_s": round(cpu_seconds(pid) - cpu0, 2), "t": round(time.perf_counter() - t0, 1),
+                        "backlog": await listener_backlog(http, url)})
 
 
 async def _queue_length(redis_url: str) -> int:
@@ -164,7 +198,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples = result["samples"]
+    samples = [s for s in result["samples"] if not s.get("draining")]
     fig, rss = plt.subplots(figsize=(8, 4))
     rss.plot([s["calls"] for s in samples], [s["rss_mib"] for s in samples], color="tab:blue")
     rss.set_xlabel("calls replayed")

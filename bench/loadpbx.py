@@ -1,7 +1,7 @@
 """A load-generating PBX: the test AMI server serving many concurrent cloned calls to one listener.
 
 Each call is a recorded capture cloned with fresh Uniqueid/Linkedid/channel suffixes
-(``amisim.clone_with_fresh_ids``), its caller number replaced by one from the generated
+(``amisim.fresh_ids``), its caller number replaced by one from the generated
 customer base and its agents' devices (``Local/20X@agents``) by one agent group's. Its ``in`` messages
 are written with their recorded spacing, interleaved with every other live call's. As Asterisk does, an
 event is sent only when one of its classes (``Privilege``) is in the event mask the client asked for at
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from amisim import AmiSimulator, Capture, clone_with_fresh_ids
+from amisim import AmiSimulator, Capture, fresh_ids
 from amisim.session import Session
 from asterisk.ami_message import parse_headers
 from asterisk.events import device_of, leg_id
@@ -95,16 +95,16 @@ class LoadPbx(AmiSimulator):
                    on_ring: Callable[[CallPlan], None] | None = None) -> CallPlan:
         """Clone ``capture`` (its caller ``caller`` becomes ``number``, its agents group ``group``'s) and send it."""
         self._suffix += 1
-        clone = clone_with_fresh_ids(capture, self._suffix)
+        call_id, replay = fresh_ids(capture).replay(self._suffix)
+        if call_id is None:
+            raise ValueError(f"capture {capture.name} has no Linkedid to replay")
         device = f"Local/\\1g{group}@agents"
-        entries = [(e.t, _AGENT_DEVICE.sub(device, e.raw.replace(caller, number)))
-                   for e in clone.replay_entries]
-        call_id = next(h["Linkedid"] for e in clone.replay_entries if (h := e.headers).get("Linkedid"))
+        entries = [(t, _AGENT_DEVICE.sub(device, raw.replace(caller, number))) for t, raw in replay]
         plan = CallPlan(call_id=call_id, capture=capture.name, number=number, holder=holder,
                         group=group)
         if self.keep_plans:
             self.calls[plan.call_id] = plan
-        task = asyncio.create_task(self._send_call(plan, entries, clone.replay_t0))
+        task = asyncio.create_task(self._send_call(plan, entries, capture.replay_t0))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return plan

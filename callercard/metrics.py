@@ -29,6 +29,9 @@ AMI_EVENTS = Counter("callercard_ami_events_total", "AMI events the active liste
                      ["pbx"])
 CALL_LOG_WRITE_FAILURES = Counter("callercard_call_log_write_failures_total",
                                   "Call records that failed to reach the call log (each attempt)", ["stage"])
+# Set every few seconds by the active listener: a figure that only grows is work piling up in its memory.
+LISTENER_BACKLOG = Gauge("callercard_listener_backlog", "What waits in the active listener's memory, by kind",
+                         ["pbx", "what"])
 TAKEOVERS = Counter("callercard_listener_takeovers_total", "Times this listener became the active one", ["pbx"])
 
 

@@ -64,7 +64,6 @@ class CallFlowService:
         self._events = CallEvents(webhooks, tracker=tracker, public_id=self.public_id)
         self._lookup, self._lookup_slots = lookup, asyncio.Semaphore(settings.listener_lookups_at_once)
         self._notifier = notifier
-        # Call records must reach the worker even when the broker is down: they wait here and are retried.
         self.outbox = TaskOutbox(queue.send_many, gate=outbox_gate, linger=RECORD_LINGER_SECONDS)
         self._queue: asyncio.Queue[Effects] = asyncio.Queue()
         self._cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
@@ -72,8 +71,7 @@ class CallFlowService:
         self._background: set[asyncio.Task[None]] = set()
         self._card_awaited: set[tuple[str, str]] = set()  # (call id, agent id) shown a pending card
         self._card_late: set[str] = set()  # calls whose card was not found within one wait: no popup waits again
-        # Each live call's direction, kept past the tracker's end of the call for its closing events.
-        self._directions: dict[str, str] = {}
+        self._directions: dict[str, str] = {}  # each call's, kept past the tracker's end for its closing events
         self._finishing: dict[str, Call] = {}  # finished calls whose record is not in the outbox yet
 
     def public_id(self, call_id: str) -> str:
@@ -87,6 +85,12 @@ class CallFlowService:
         for call in effects.finished:
             self._finishing[call.call_id] = call
         self._queue.put_nowait(effects)
+
+    def backlog(self) -> dict[str, int]:
+        """What waits in memory now (``callercard_listener_backlog``): each must stay bounded under overload."""
+        return {"effects": self._queue.qsize(), "calls_with_effects": len(self._chains), "cards": len(self._cards),
+                "lookups": sum(not task.done() for task in self._cards.values()), "outbox": self.outbox.pending,
+                "background": len(self._background), "finishing": len(self._finishing)}
 
     def finishing(self) -> list[Call]:
         """Calls that finished whose closing card events and record wait behind earlier events."""
@@ -191,8 +195,7 @@ class CallFlowService:
                 task.cancel()
 
     async def _kept(self, effects: Effects) -> bool:
-        """Before a popup opens the listener keeps its call in Redis (``shown_gate``); False: lease lost, show
-        nothing. Redis slow or down: shown anyway."""
+        """Before a popup opens the call is kept in Redis (``shown_gate``); False: lease lost. Redis down: shown."""
         if self._shown_gate is None or effects.state_seq is None:
             return True
         try:
@@ -230,8 +233,8 @@ class CallFlowService:
         except LeaseLost:
             return  # this listener is no longer the active one: its successor keeps the screens
         except (RedisError, OSError, TimeoutError) as error:
-            # The popup itself went out; only a page reload or a decline needs this copy.
-            log.warning("call %s: screen of %s not saved: %s", notice.call_id, notice.agent_id, error)
+            log.warning("call %s: screen of %s not saved (the popup went out; a reload will miss it): %s",
+                        notice.call_id, notice.agent_id, error)
 
     def _still_wanted(self, notice: Notice, received: float) -> bool:
         return not self._stale_ringing(notice, received)
@@ -239,9 +242,7 @@ class CallFlowService:
     def _stale_ringing(self, notice: Notice, received: float) -> bool:
         """A ringing more than ``LATE_RINGING_SECONDS`` behind the PBX whose ring is already over (answered
         elsewhere, no answer, caller gone): publishing it now would only show the agent a call that is not theirs.
-
-        Closing events are never dropped: a ``dismissed`` for a popup never shown is harmless, a lost one is not.
-        """
+        Closing events are never dropped: a ``dismissed`` for a popup never shown is harmless, a lost one is not."""
         if notice.event is not CardEvent.RINGING:
             return False
         # Late by our clock (since the adapter received it), not the PBX's: its event times may be skewed.

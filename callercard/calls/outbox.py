@@ -66,9 +66,9 @@ class TaskOutbox:
         self._pending.append((name, args, kwargs, self.puts))
         self._wake.set()
 
-    def waiting(self) -> list[tuple[str, list[Any], dict[str, Any]]]:
-        """The hand-offs not yet taken by the broker, oldest first."""
-        return [(name, args, kwargs) for name, args, kwargs, _ in self._pending]
+    def waiting(self) -> list[tuple[int, str, list[Any], dict[str, Any]]]:
+        """The hand-offs not yet taken by the broker, oldest first, each with its number (``puts`` when queued)."""
+        return [(number, name, args, kwargs) for name, args, kwargs, number in self._pending]
 
     async def run(self) -> None:
         delay = self._retry_initial

@@ -41,7 +41,15 @@ class WallboardPublisher:
         self._clock = clock
         self._pbx = pbx
         self._lease = lease
-        self._changed: asyncio.Queue[str] = asyncio.Queue()
+        # Queues changed since the last round, each once (an asyncio.Queue held one entry per event: under
+        # overload thousands for a handful of queues).
+        self._changed: dict[str, None] = {}
+        self._wake = asyncio.Event()
+
+    @property
+    def backlog(self) -> int:
+        """Queues whose change is not yet published."""
+        return len(self._changed)
 
     async def restore(self) -> None:
         """Today's counts as the previous listener left them (nothing when Redis has none of today)."""
@@ -55,22 +63,28 @@ class WallboardPublisher:
 
     def observe(self, event: Mapping[str, str], *, members_changed: str | None = None) -> None:
         changed = self.board.observe(event, now=self._clock())
-        for queue in sorted(changed | ({members_changed} if members_changed else set())):
-            self._changed.put_nowait(queue)
+        self._mark(changed | ({members_changed} if members_changed else set()))
 
     def replace(self, entries: Iterable[Mapping[str, str]], *, members_changed: Iterable[str] = ()) -> None:
         """A QueueStatus answer: its callers waiting; every queue it names (and whose members changed) is sent."""
         queues = self.board.replace_waiting(entries, now=self._clock()) | set(members_changed)
+        self._mark(queues)
+
+    def _mark(self, queues: Iterable[str]) -> None:
         for queue in sorted(queues):
-            self._changed.put_nowait(queue)
+            self._changed[queue] = None
+        if self._changed:
+            self._wake.set()
 
     async def run(self) -> None:
         """Send each changed queue's board; queues changed again meanwhile are sent once (the latest board), and
         today's state is saved once per round, not per event."""
         while True:
-            changed = {await self._changed.get()}
-            while not self._changed.empty():
-                changed.add(self._changed.get_nowait())
+            await self._wake.wait()
+            self._wake.clear()
+            changed, self._changed = set(self._changed), {}
+            if not changed:
+                continue
             now = self._clock()
             boards = [{**self.board.summary(queue, members=self._members.queues.get(queue, {}).values(), now=now),
                        "pbx": self._pbx, "seq": time.time_ns()} for queue in sorted(changed)]

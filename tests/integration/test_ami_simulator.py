@@ -17,7 +17,7 @@ import pytest
 from panoramisk import Manager
 from panoramisk.message import Message
 
-from amisim import AmiSimulator, Capture, clone_with_fresh_ids, load_capture, recorded_responses
+from amisim import AmiSimulator, Capture, clone_with_fresh_ids, fresh_ids, load_capture, recorded_responses
 from asterisk.ami_message import parse_headers
 from asterisk.event_filter import LISTENER_EVENTS, filter_action, filter_regex
 from tests.support.captures import CAPTURES_DIR
@@ -389,6 +389,19 @@ def test_clone_with_fresh_ids_rewrites_identifiers_consistently() -> None:
                 assert new.headers[key] == value, key
     transfer = next(e for e in first.entries if e.dir == "out" and e.headers["Action"] == "BlindTransfer")
     assert transfer.headers["Channel"] in after["channels"]  # the client's own action follows the rewrite
+
+
+@pytest.mark.parametrize("name", CALL_CAPTURES)
+def test_the_load_pbx_replays_what_a_clone_would(name: str) -> None:
+    """``fresh_ids(capture).replay`` (found once, joined per call) is the clone's replay, byte for byte."""
+    original = load_capture(CAPTURES / f"{name}.jsonl")
+    for suffix in (1, 2, 987_654):
+        clone = clone_with_fresh_ids(original, suffix)
+        linkedid, replay = fresh_ids(original).replay(suffix)
+        assert replay == [(e.t, e.raw) for e in clone.replay_entries]
+        assert linkedid == next((h["Linkedid"] for e in clone.replay_entries if (h := e.headers).get("Linkedid")),
+                                None)
+        assert linkedid is None or linkedid not in {h.get("Linkedid") for h in (e.headers for e in original.entries)}
 
 
 async def test_a_session_logged_in_with_events_off_gets_answers_but_no_events(harness: Harness) -> None:

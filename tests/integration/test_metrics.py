@@ -43,6 +43,7 @@ async def test_metrics_move_during_a_replay(
         await asyncio.sleep(1.0)
         after = await scrape(listener_url)
         api_after = await scrape(f"{api_url}/metrics")
+        drained = await backlog_when_drained(listener_url)
     finally:
         listener.stop()
         await simulator.stop()
@@ -60,3 +61,24 @@ async def test_metrics_move_during_a_replay(
             total(api_before, "callercard_lookup_seconds_count", endpoint=endpoint) == 5
     assert total(api_after, "callercard_lookup_budget_misses_total") == \
         total(api_before, "callercard_lookup_budget_misses_total"), "the store answered within the budget"
+    # Every kind of work the listener can hold is reported, and none of it is left once the call is over.
+    assert set(drained) == BACKLOG_KINDS
+    assert {what: size for what, size in drained.items() if what != "tasks"} == dict.fromkeys(BACKLOG_KINDS - {"tasks"},
+                                                                                               0.0)
+    assert drained["tasks"] > 0
+
+
+BACKLOG_KINDS = {"effects", "calls_with_effects", "cards", "lookups", "outbox", "background", "finishing",
+                 "webhook_events", "wallboard_changes", "tasks"}
+
+
+async def backlog_when_drained(url: str, timeout: float = 15.0) -> dict[str, float]:
+    """``callercard_listener_backlog`` by kind once everything but tasks is 0 (it is set every 3 s), or at timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        sizes = {dict(labels)["what"]: value for (name, labels), value in (await scrape(url)).items()
+                 if name == "callercard_listener_backlog"}
+        if (sizes and all(size == 0 for what, size in sizes.items() if what != "tasks")) \
+                or asyncio.get_running_loop().time() > deadline:
+            return sizes
+        await asyncio.sleep(0.5)
