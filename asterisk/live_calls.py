@@ -59,6 +59,7 @@ class LiveCalls:
         self._unsaved: set[str] = set()  # calls touched and not yet written
         self._rewrite = True
         self._caller_channels_saved: set[str] | None = None
+        self._saving: asyncio.Task[int] | None = None  # the save popups wait for
         self._records_saved: set[str] = set()  # the rec: and fin: fields the hash holds
         self._finishing_saved: set[str] = set()
 
@@ -70,12 +71,16 @@ class LiveCalls:
 
     async def saved_through(self, change: int) -> None:
         """Return once a save covers event number ``change``: a popup is shown only after the call it belongs to
-        is kept, so a successor knows every popup there is to close. Saves coalesce."""
-        if self._saved_through >= change:
-            return
-        async with self._lock:
-            if self._saved_through < change:
-                await self._save_locked()
+        is kept, so a successor knows every popup there is to close. Saves coalesce.
+
+        The save runs as its own task: a popup that stops waiting (it waits half a second) does not cancel it.
+        Cancelled saves wrote nothing, so the next one had more to write and was cancelled in turn: under
+        overload the listener then did nothing but start saves."""
+        while self._saved_through < change:
+            if self._saving is None or self._saving.done():
+                self._saving = asyncio.create_task(self.save())
+                self._saving.add_done_callback(_retrieved)
+            await asyncio.shield(self._saving)
 
     async def save(self) -> int:
         """Write what changed now (fenced); returns how many outbox hand-offs it covers. Raises ``LeaseLost``."""
@@ -193,6 +198,12 @@ async def load_live_calls(client: aioredis.Redis, pbx: str) -> dict[str, Any] | 
     return {**snapshot, "records": meta.get("records", []) + [json.loads(value) for _, value in records],
             "finishing": meta.get("finishing", []) + finishing,
             "token": meta.get("token"), "saved_at": meta.get("saved_at", time.time())}
+
+
+def _retrieved(task: asyncio.Task[int]) -> None:
+    """A save's failure is its waiters' to handle; with none left waiting it is not an "unretrieved" error."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _text(value: str | bytes) -> str:

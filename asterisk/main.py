@@ -167,7 +167,7 @@ async def serve_while_active(me: Listener) -> None:
                    every=(settings.ami_reconcile_seconds, ami_events.reconcile) if settings.ami_reconcile_seconds
                    else None)
     tasks = [asyncio.create_task(work) for work in (service.run(), lines.run(), live.run(), lease.keep_renewed(),
-                                                    webhooks.run(), wallboard.run(),
+                                                    webhooks.run(), webhooks.keep_endpoints_fresh(), wallboard.run(),
                                                     report_backlog_forever(pbx, service, webhooks, wallboard))]
     linked = asyncio.create_task(link.run_forever())
     try:

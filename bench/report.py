@@ -145,10 +145,21 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20_listener", "after: the shipped filter"),
                 ("i20c_listener", "final: + incremental live-call saves"),
                 ("i20c_listener_100k_pre", "100,000 calls at 100/s, before the webhook backlog fix"),
-                ("i20c_listener_100k", "final, 100,000 calls"))
+                ("i20c_listener_100k", "after the webhook backlog fix, before records were kept a field each"),
+                ("i20d_listener_100k", "final: waiting records kept a field each, 100,000 calls"))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"))
+
+
+def _backlog_peaks(cost: dict[str, Any]) -> str:
+    """The most of each kind of work the listener held at once (``callercard_listener_backlog``), by phase."""
+    peaks: dict[str, list[int]] = {}
+    for sample in cost.get("samples", []):
+        for what, size in sample.get("backlog", {}).items():
+            peak = peaks.setdefault(what, [0, 0])
+            peak[1 if sample.get("draining") else 0] = max(peak[1 if sample.get("draining") else 0], size)
+    return ", ".join(f"{what} {offered:,} / {draining:,}" for what, (offered, draining) in peaks.items())
 
 
 def _store(result: dict[str, Any]) -> str:
@@ -174,6 +185,9 @@ def issue20_rows() -> list[str]:
                        f"{rss['at_end_under_load']} MiB ({growth:+.1%}); start {rss['start']}, after the drain "
                        f"{rss['after_drain']}, idle {rss['idle']} MiB | flat within 10%, 20k → 100k calls | "
                        f"{'yes' if abs(growth) <= 0.10 else 'no'} | |")
+            if backlog := _backlog_peaks(cost):
+                out.append(f"| listener backlog, most at once while offered / while draining ({name}) | {backlog} "
+                           f"| bounded | — | |")
             continue
         out.append(f"| listener RSS 20% → end ({name}) | {rss['at_20pct']} → {rss['at_end_under_load']} MiB "
                    f"({cost['rss_growth_20pct_to_end']:+.1%}) over {cost['calls']:,} calls | flat within 10%, "

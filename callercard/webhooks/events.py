@@ -31,7 +31,11 @@ from callercard.webhooks.schemas import DeliveryStatus, EventKind
 
 log = logging.getLogger(__name__)
 ENDPOINTS_MAX_AGE_SECONDS = 5.0  # a new or changed endpoint gets events within this long
-_BACKLOG_LIMIT = 100_000
+# An event no endpoint wanted, by a list read this recently, is not kept. The active listener re-reads the list
+# every ENDPOINTS_MAX_AGE_SECONDS on its own (``keep_endpoints_fresh``); when an overloaded store answers late,
+# events for nobody no longer wait for it in memory (22,000 of them, 600 MB, in one overload run).
+NOBODY_WANTS_WITHIN_SECONDS = 60.0
+_BACKLOG_LIMIT = 20_000  # events kept for endpoints while the store is down; then the oldest go (logged)
 
 
 def event_id(key: str) -> str:
@@ -91,7 +95,7 @@ class WebhookEmitter:
     def _nobody_wants(self, kind: EventKind) -> bool:
         """Known within the endpoints' age that no endpoint wants ``kind``: the event need not wait in memory
         (with no webhooks at all, an overloaded store would otherwise fill the backlog with events for nobody)."""
-        return time.monotonic() - self._loaded_at <= ENDPOINTS_MAX_AGE_SECONDS and not self._wanting(kind)
+        return time.monotonic() - self._loaded_at <= NOBODY_WANTS_WITHIN_SECONDS and not self._wanting(kind)
 
     async def emit(self, kind: EventKind, data: dict[str, Any], *, key: str, occurred_at: datetime) -> int:
         """Queue ``data`` as event ``kind`` for every endpoint that wants it; returns the new deliveries.
@@ -138,6 +142,19 @@ class WebhookEmitter:
                       dropped.key)
         self._backlog.append(Event(kind, data, key, occurred_at))
         self._wake.set()
+
+    async def keep_endpoints_fresh(self, *, every: float = ENDPOINTS_MAX_AGE_SECONDS) -> None:
+        """Re-read the endpoints every ``every`` s whether events come or not (``run`` may wait on the store)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                endpoints = await asyncio.wait_for(store.endpoints(self._db), every)
+            except (PyMongoError, TimeoutError) as error:
+                log.warning("webhook endpoints not read again (%s); keeping the %d known", type(error).__name__,
+                            len(self._endpoints))
+                continue
+            self._endpoints = [e for e in endpoints if e.get("enabled")]
+            self._loaded_at = time.monotonic()
 
     async def run(self, *, retry_max: float = 5.0, batch: int = 200) -> None:
         """Emit submitted events in order, as many at once as are waiting (at most ``batch``); while the store

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -200,3 +201,35 @@ async def _drained(emitter: WebhookEmitter) -> None:
     async with asyncio.timeout(10):
         while emitter.backlog:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_an_endpoint_added_by_another_process_gets_events_once_the_list_is_read_again(
+        db: AsyncDatabase) -> None:  # type: ignore[type-arg]
+    """The listener re-reads the endpoints on its own (an admin adds one through the API, another process): its
+    events are kept and delivered from then on, while those of kinds nobody wants still are not kept."""
+    queue = RecordingQueue()
+    emitter = WebhookEmitter(db=db, queue=queue)  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(emitter.run()), asyncio.create_task(emitter.keep_endpoints_fresh(every=0.2))]
+    at = datetime.now(UTC)
+    try:
+        emitter.submit(EventKind.CALL_MISSED, {"n": 0}, key="m0", occurred_at=at)
+        await _drained(emitter)  # the list is known now: nobody wants anything
+        emitter.submit(EventKind.CALL_MISSED, {"n": 1}, key="m1", occurred_at=at)
+        assert emitter.backlog == 0
+        await webhook_store.put_endpoint(db, {"_id": "wh_other", "url": "https://crm.example/missed", "secret": "s",
+                                              "events": ["call.missed"], "enabled": True, "created_at": at})
+        async with asyncio.timeout(5):
+            while True:
+                emitter.submit(EventKind.CALL_MISSED, {"n": 2}, key="m2", occurred_at=at)
+                if emitter.backlog:
+                    break
+                await asyncio.sleep(0.05)
+        emitter.submit(EventKind.CALL_RINGING, {"n": 3}, key="r3", occurred_at=at)
+        assert emitter.backlog == 1, "only the kind the new endpoint wants waits"
+        await _drained(emitter)
+        assert queue.sent == [(DELIVER_WEBHOOKS, ["wh_other"])]
+        assert [(d["event"], json.loads(d["body"])["data"]) async for d in
+                db[WEBHOOK_DELIVERIES].find({"endpoint_id": "wh_other"})] == [("call.missed", {"n": 2})]
+    finally:
+        for task in tasks:
+            task.cancel()
