@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -70,6 +72,10 @@ return 1
 """
 # Our clock's deadline is this much shorter than the lease, for the time a renewal takes to reach Redis.
 _SAFETY_SECONDS = 0.25
+# Renewed from a thread, the lease outlives an event loop that is only slow (an overloaded listener's loop fell
+# 4 s behind, its renewals with it, and it dropped its own popups as "not the active one"); a loop that has not
+# run for this many leases is stuck, not slow: the lease is then left to lapse so that a standby takes over.
+STUCK_AFTER_LEASES = 3
 
 
 class LeaseLost(Exception):
@@ -86,8 +92,11 @@ def holder_of(token: str | None) -> str | None:
 
 
 class Lease:
-    def __init__(self, client: aioredis.Redis, *, pbx: str, holder: str, seconds: float) -> None:
+    def __init__(self, client: aioredis.Redis, *, pbx: str, holder: str, seconds: float,
+                 renew_url: str | None = None) -> None:
+        """``renew_url``: renew from a thread of its own with a client of that Redis (else from the event loop)."""
         self._client = client
+        self._renew_url = renew_url
         self.pbx = pbx
         self.holder = holder
         self.seconds = seconds
@@ -148,6 +157,9 @@ class Lease:
         """As the active listener: renew every third of the lease; returns (and sets ``lost``) once it is gone.
 
         A renewal that fails (Redis down) is retried; the lease stays ours only until our clock's deadline."""
+        if self._renew_url is not None:
+            await self._keep_renewed_from_a_thread(self._renew_url)
+            return
         while self.token is not None:
             await asyncio.sleep(self.seconds / 3)
             sent = time.monotonic()
@@ -169,6 +181,50 @@ class Lease:
                 self._lose("another listener holds it")
                 return
             self._valid_until = sent + self.seconds - _SAFETY_SECONDS
+
+    async def _keep_renewed_from_a_thread(self, url: str) -> None:
+        """The thread renews while this loop shows it runs (a beat every half second); it stops with the lease."""
+        loop, stop, beat = asyncio.get_running_loop(), threading.Event(), [time.monotonic()]
+        thread = threading.Thread(target=self._renew_forever, args=(url, loop, stop, beat), daemon=True,
+                                  name=f"lease-{self.pbx}")
+        thread.start()
+        try:
+            while self.token is not None:
+                beat[0] = time.monotonic()
+                await asyncio.sleep(0.5)
+        finally:
+            stop.set()
+
+    def _renew_forever(self, url: str, loop: asyncio.AbstractEventLoop, stop: threading.Event,
+                       beat: list[float]) -> None:
+        client = redis.Redis.from_url(url, socket_timeout=self.seconds / 3, socket_connect_timeout=self.seconds / 3)
+        renew = client.register_script(_RENEW)
+        try:
+            while not stop.wait(self.seconds / 3) and (token := self.token) is not None:
+                sent = time.monotonic()
+                if sent - self._tried_at > self.seconds:  # this process did not run for a while
+                    self._unreachable = False
+                self._tried_at = sent
+                if sent - beat[0] > STUCK_AFTER_LEASES * self.seconds:
+                    log.error("listener %s: its event loop has not run for %.0f s; the lease of PBX %s is left to "
+                              "lapse", self.holder, sent - beat[0], self.pbx)
+                    continue
+                try:
+                    renewed = renew(keys=[self.key, self._fence_key],
+                                    args=[token, self.milliseconds, token.split(":", 1)[0]])
+                except (RedisError, OSError) as error:
+                    self._unreachable = True
+                    log.warning("lease of PBX %s not renewed (%s); serving on while Redis is unreachable", self.pbx,
+                                type(error).__name__)
+                    continue
+                self._unreachable = False
+                if not renewed:
+                    self._valid_until = 0.0  # at once, not when the loop gets to it
+                    loop.call_soon_threadsafe(self._lose, "another listener holds it")
+                    return
+                self._valid_until = sent + self.seconds - _SAFETY_SECONDS
+        finally:
+            client.close()
 
     def _lose(self, why: str) -> None:
         log.error("listener %s lost the lease of PBX %s (%s): no more publishes or writes", self.holder, self.pbx,

@@ -77,13 +77,14 @@ def create_app(settings: Settings) -> FastAPI:
         expiry = asyncio.create_task(pbx_calls.expire_forever(call_service.submit))
         card_changes = asyncio.create_task(keep_fresh(local_cards, redis_client))
         events = asyncio.create_task(webhooks.run())
+        endpoints = asyncio.create_task(webhooks.keep_endpoints_fresh())  # another replica may have changed one
         sweep = asyncio.create_task(sweep_forever(db=db, queue=queue))
         try:
             yield
         finally:
             await call_service.shutdown(timeout=5)  # a restart loses no queued card event or call record
             await webhooks.flush(timeout=3)
-            for task in (consumer, expiry, events, sweep):
+            for task in (consumer, expiry, events, endpoints, sweep):
                 task.cancel()
             card_changes.cancel()
             index_upkeep.cancel()

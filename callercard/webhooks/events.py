@@ -31,10 +31,6 @@ from callercard.webhooks.schemas import DeliveryStatus, EventKind
 
 log = logging.getLogger(__name__)
 ENDPOINTS_MAX_AGE_SECONDS = 5.0  # a new or changed endpoint gets events within this long
-# An event no endpoint wanted, by a list read this recently, is not kept. The active listener re-reads the list
-# every ENDPOINTS_MAX_AGE_SECONDS on its own (``keep_endpoints_fresh``); when an overloaded store answers late,
-# events for nobody no longer wait for it in memory (22,000 of them, 600 MB, in one overload run).
-NOBODY_WANTS_WITHIN_SECONDS = 60.0
 _BACKLOG_LIMIT = 20_000  # events kept for endpoints while the store is down; then the oldest go (logged)
 
 
@@ -93,9 +89,12 @@ class WebhookEmitter:
         return [e for e in self._endpoints if kind.value in e.get("events", [])]
 
     def _nobody_wants(self, kind: EventKind) -> bool:
-        """Known within the endpoints' age that no endpoint wants ``kind``: the event need not wait in memory
-        (with no webhooks at all, an overloaded store would otherwise fill the backlog with events for nobody)."""
-        return time.monotonic() - self._loaded_at <= NOBODY_WANTS_WITHIN_SECONDS and not self._wanting(kind)
+        """The endpoints last read (``keep_endpoints_fresh`` re-reads them every 5 s) do not want ``kind``: the event
+        need not wait in memory. However old that list: when this process cannot read the store, it is the best it
+        knows (an endpoint added meanwhile gets events from the next read on), and trusting it for 5 s only filled
+        the backlog with events for nobody on an overloaded store (22,800 in one run at 100 calls/s).
+        ``forget_endpoints`` makes events wait for a fresh read."""
+        return self._loaded_at > float("-inf") and not self._wanting(kind)
 
     async def emit(self, kind: EventKind, data: dict[str, Any], *, key: str, occurred_at: datetime) -> int:
         """Queue ``data`` as event ``kind`` for every endpoint that wants it; returns the new deliveries.

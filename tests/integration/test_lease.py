@@ -1,0 +1,53 @@
+"""The listener's lease (``callercard.lease``) against the real Redis: renewed from a thread, it outlives an event
+loop that is only behind, and lapses when the loop is stuck."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from callercard.lease import STUCK_AFTER_LEASES, Lease, lease_key
+from callercard.settings import Settings
+
+SECONDS = 1.5
+
+
+async def held_through_a_busy_loop(settings: Settings, *, renew_url: str | None,
+                                   busy: float) -> tuple[bool, str | None]:
+    """Acquire, keep renewed, block the event loop ``busy`` s (an overloaded listener's loop falls behind so);
+    then: whether ``holds()`` says the lease is ours at once, and whose token Redis has."""
+    pbx = f"lease-{uuid.uuid4().hex[:6]}"
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    lease = Lease(client, pbx=pbx, holder="busy", seconds=SECONDS, renew_url=renew_url)
+    try:
+        assert await lease.try_acquire()
+        renewing = asyncio.create_task(lease.keep_renewed())
+        await asyncio.sleep(1.0)
+        time.sleep(busy)  # noqa: ASYNC251  # the point: nothing else on this loop runs meanwhile
+        held = lease.holds()
+        holder = await client.get(lease_key(pbx))
+        renewing.cancel()
+        return held, holder
+    finally:
+        await lease.release()
+        await client.aclose()
+
+
+async def test_a_lease_renewed_from_a_thread_outlives_a_loop_that_is_behind(settings: Settings) -> None:
+    held, holder = await held_through_a_busy_loop(settings, renew_url=settings.redis_url, busy=2 * SECONDS)
+    assert held and holder is not None and holder.endswith(":busy")
+
+
+async def test_renewed_from_the_loop_the_same_busy_stretch_loses_it(settings: Settings) -> None:
+    """What the thread is for: renewed by a task of the blocked loop, the lease ran out meanwhile."""
+    held, holder = await held_through_a_busy_loop(settings, renew_url=None, busy=2 * SECONDS)
+    assert (held, holder) == (False, None)
+
+
+async def test_a_stuck_loop_lets_the_lease_lapse_so_a_standby_can_take_it(settings: Settings) -> None:
+    held, holder = await held_through_a_busy_loop(settings, renew_url=settings.redis_url,
+                                                  busy=(STUCK_AFTER_LEASES + 2.5) * SECONDS)
+    assert (held, holder) == (False, None)
