@@ -146,7 +146,8 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20c_listener", "final: + incremental live-call saves"),
                 ("i20c_listener_100k_pre", "100,000 calls at 100/s, before the webhook backlog fix"),
                 ("i20c_listener_100k", "after the webhook backlog fix, before records were kept a field each"),
-                ("i20d_listener_100k", "final: waiting records kept a field each, 100,000 calls"))
+                ("i20d_listener_100k", "waiting records kept a field each, saves not cancelled, webhook list 60 s"),
+                ("i20e_listener_100k", "final: + lease renewed from a thread, webhook list as last read"))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"))
