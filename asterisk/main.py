@@ -94,7 +94,7 @@ async def run(settings: Settings) -> None:
         settings.redis_url, max_connections=100, timeout=2, socket_timeout=2, decode_responses=True))
     name = settings.listener_id or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(redis_client, pbx=settings.pbx_id, holder=name, seconds=settings.listener_lease_seconds,
-                  renew_url=settings.redis_url)
+                  redis_url=settings.redis_url)
     cent_client = centrifugo.connect(settings, may_send=lease.holds)
     me = Listener(settings=settings, name=name, redis=redis_client, cent=cent_client, db=db,
                   celery=create_celery(settings), devices=DeviceMap(db, pbx=settings.pbx_id), lease=lease,

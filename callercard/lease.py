@@ -92,18 +92,17 @@ def holder_of(token: str | None) -> str | None:
 
 
 class Lease:
-    def __init__(self, client: aioredis.Redis, *, pbx: str, holder: str, seconds: float,
-                 renew_url: str | None = None) -> None:
-        """``renew_url``: renew from a thread of its own with a client of that Redis (else from the event loop)."""
+    def __init__(self, client: aioredis.Redis, *, pbx: str, holder: str, seconds: float, redis_url: str) -> None:
+        """``client``: the loop's, for acquiring and fenced writes; ``redis_url``: the same Redis, for the renewing
+        thread's own client."""
         self._client = client
-        self._renew_url = renew_url
+        self._redis_url = redis_url
         self.pbx = pbx
         self.holder = holder
         self.seconds = seconds
         self.key = lease_key(pbx)
         self._fence_key = f"callercard:pbx:{pbx}:fence"
         self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._fenced = client.register_script(_FENCED)
         self.token: str | None = None
@@ -154,38 +153,12 @@ class Lease:
             await asyncio.sleep(self.seconds / 5)
 
     async def keep_renewed(self) -> None:
-        """As the active listener: renew every third of the lease; returns (and sets ``lost``) once it is gone.
+        """As the active listener: renew every third of the lease, from a thread of its own (``_renew_forever``)
+        while this event loop shows it runs (a beat every half second); returns once the lease is gone.
 
         A renewal that fails (Redis down) is retried; the lease stays ours only until our clock's deadline."""
-        if self._renew_url is not None:
-            await self._keep_renewed_from_a_thread(self._renew_url)
-            return
-        while self.token is not None:
-            await asyncio.sleep(self.seconds / 3)
-            sent = time.monotonic()
-            frozen = sent - self._tried_at > self.seconds  # this process did not run for a while
-            self._tried_at = sent
-            if frozen:
-                self._unreachable = False
-            try:
-                renewed = await asyncio.wait_for(
-                    self._renew(keys=[self.key, self._fence_key],
-                                args=[self.token, self.milliseconds, self.token.split(":", 1)[0]]), self.seconds / 3)
-            except (RedisError, OSError, TimeoutError) as error:
-                self._unreachable = True
-                log.warning("lease of PBX %s not renewed (%s); serving on while Redis is unreachable", self.pbx,
-                            type(error).__name__)
-                continue
-            self._unreachable = False
-            if not renewed:
-                self._lose("another listener holds it")
-                return
-            self._valid_until = sent + self.seconds - _SAFETY_SECONDS
-
-    async def _keep_renewed_from_a_thread(self, url: str) -> None:
-        """The thread renews while this loop shows it runs (a beat every half second); it stops with the lease."""
         loop, stop, beat = asyncio.get_running_loop(), threading.Event(), [time.monotonic()]
-        thread = threading.Thread(target=self._renew_forever, args=(url, loop, stop, beat), daemon=True,
+        thread = threading.Thread(target=self._renew_forever, args=(loop, stop, beat), daemon=True,
                                   name=f"lease-{self.pbx}")
         thread.start()
         try:
@@ -195,9 +168,9 @@ class Lease:
         finally:
             stop.set()
 
-    def _renew_forever(self, url: str, loop: asyncio.AbstractEventLoop, stop: threading.Event,
-                       beat: list[float]) -> None:
-        client = redis.Redis.from_url(url, socket_timeout=self.seconds / 3, socket_connect_timeout=self.seconds / 3)
+    def _renew_forever(self, loop: asyncio.AbstractEventLoop, stop: threading.Event, beat: list[float]) -> None:
+        client = redis.Redis.from_url(self._redis_url, socket_timeout=self.seconds / 3,
+                                      socket_connect_timeout=self.seconds / 3)
         renew = client.register_script(_RENEW)
         try:
             while not stop.wait(self.seconds / 3) and (token := self.token) is not None:

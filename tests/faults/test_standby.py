@@ -66,8 +66,10 @@ async def watching(settings: Settings) -> AsyncIterator[LeaseWatch]:
         yield watch
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.aclose()
+        # Bounded: one CI run sat here for minutes after the test's last step (a Redis read that did not end on
+        # cancellation, by all signs); the watch has told the test all it needed by then.
+        await asyncio.wait([task], timeout=5)
+        await asyncio.wait_for(client.aclose(), 5)
 
 
 def simulator_for(settings: Settings, *, calls: int, spacing: float, speed: float) -> AmiSimulator:

@@ -74,7 +74,7 @@ async def test_waiting_records_and_finishing_calls_are_kept_once_each_and_delete
     pbx = f"kept-{uuid.uuid4().hex[:6]}"
     key = redis_state.live_calls_key(pbx)
     client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    lease = Lease(client, pbx=pbx, holder="kept-a", seconds=5)
+    lease = Lease(client, pbx=pbx, holder="kept-a", seconds=5, redis_url=settings.redis_url)
     service = Handing()
     flow = ringing_flow()
     live = LiveCalls(client=client, lease=lease, flow=flow, service=service)  # type: ignore[arg-type]
