@@ -60,8 +60,9 @@ class LiveCalls:
         self._rewrite = True
         self._caller_channels_saved: set[str] | None = None
         self._saving: asyncio.Task[int] | None = None  # the save popups wait for
-        self._records_saved: set[str] = set()  # the rec: and fin: fields the hash holds
-        self._finishing_saved: set[str] = set()
+        self._fields_saved: set[str] = set()  # the rec: and fin: fields the hash holds
+        # ... and those a failed save may have written too (its reply lost): deleted once gone, like the others
+        self._fields_maybe: set[str] = set()
 
     def changed(self) -> int:
         """An event went through the flow (no I/O: the next save picks it up); returns its number."""
@@ -103,10 +104,12 @@ class LiveCalls:
         except BaseException:
             self._unsaved |= ids
             self._rewrite |= rewrite
+            self._fields_maybe = self._fields_maybe | records.keys() | finishing.keys()
             self.dirty = True
             raise
         self._caller_channels_saved = caller_channels
-        self._records_saved, self._finishing_saved = set(records), set(finishing)
+        self._fields_saved = records.keys() | finishing.keys()
+        self._fields_maybe = set(self._fields_saved)
         self.saves += 1
         self._saved_through = through
         return covered
@@ -123,12 +126,12 @@ class LiveCalls:
                 gone.append(_CALL + call_id)
         if rewrite or caller_channels != self._caller_channels_saved:
             written += [_CALLER_CHANNELS, json.dumps(sorted(caller_channels))]
-        saved_records, saved_finishing = (set(), set()) if rewrite else (self._records_saved, self._finishing_saved)
-        for field in records.keys() - saved_records:
+        saved, maybe = (set(), set()) if rewrite else (self._fields_saved, self._fields_maybe)
+        for field in records.keys() - saved:
             written += [field, json.dumps(records[field], separators=(",", ":"))]
-        for field in finishing.keys() - saved_finishing:
+        for field in finishing.keys() - saved:
             written += [field, json.dumps(call_to_json(finishing[field]), separators=(",", ":"))]
-        gone += [*(saved_records - records.keys()), *(saved_finishing - finishing.keys())]
+        gone += sorted(maybe - records.keys() - finishing.keys())
         written += [_META, json.dumps({"v": 3, "token": self._lease.token, "saved_at": time.time()})]
         commands: list[list[str | int]] = [["DEL", self._key]] if rewrite else []
         if len(gone) > 2:
