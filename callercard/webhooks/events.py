@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,14 +76,21 @@ class WebhookEmitter:
     async def _subscribed(self, kind: EventKind) -> list[dict[str, Any]]:
         if time.monotonic() - self._loaded_at > ENDPOINTS_MAX_AGE_SECONDS:
             try:
-                self._endpoints = [e for e in await store.endpoints(self._db) if e.get("enabled")]
+                await self._read_endpoints(store.endpoints(self._db))
             except PyMongoError as error:
                 if self._loaded_at == float("-inf"):
                     raise  # never known: the events wait until they can be told apart
-                log.warning("webhook endpoints not read again (%s); keeping the %d known", type(error).__name__,
-                            len(self._endpoints))
+                self._not_read_again(error)
             self._loaded_at = time.monotonic()
         return self._wanting(kind)
+
+    async def _read_endpoints(self, reading: Awaitable[list[dict[str, Any]]]) -> None:
+        self._endpoints = [e for e in await reading if e.get("enabled")]
+        self._loaded_at = time.monotonic()
+
+    def _not_read_again(self, error: BaseException) -> None:
+        log.warning("webhook endpoints not read again (%s); keeping the %d known", type(error).__name__,
+                    len(self._endpoints))
 
     def _wanting(self, kind: EventKind) -> list[dict[str, Any]]:
         return [e for e in self._endpoints if kind.value in e.get("events", [])]
@@ -147,13 +154,9 @@ class WebhookEmitter:
         while True:
             await asyncio.sleep(every)
             try:
-                endpoints = await asyncio.wait_for(store.endpoints(self._db), every)
+                await self._read_endpoints(asyncio.wait_for(store.endpoints(self._db), every))
             except (PyMongoError, TimeoutError) as error:
-                log.warning("webhook endpoints not read again (%s); keeping the %d known", type(error).__name__,
-                            len(self._endpoints))
-                continue
-            self._endpoints = [e for e in endpoints if e.get("enabled")]
-            self._loaded_at = time.monotonic()
+                self._not_read_again(error)
 
     async def run(self, *, retry_max: float = 5.0, batch: int = 200) -> None:
         """Emit submitted events in order, as many at once as are waiting (at most ``batch``); while the store
