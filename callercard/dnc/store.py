@@ -47,5 +47,9 @@ async def find(db: Database, *, reason: str | None, flagged_by: str | None, acti
         query["flagged_by"] = flagged_by
     if active_at is not None:
         query["$or"] = [{"expires_at": None}, {"expires_at": {"$gt": active_at}}]
-    cursor = db[DNC].find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
+    # Pages in _id order. The fields matched by equality lead the sort (the order is the same): the compound
+    # index (field, _id) then serves filter and sort alike, where a sort on _id alone lets a planner with
+    # table statistics walk the whole list by _id, filtering (ferretdb2 did once PostgreSQL had analyzed it).
+    order = [(field, ASCENDING) for field in ("reason", "flagged_by") if field in query] + [("_id", ASCENDING)]
+    cursor = db[DNC].find(query).sort(order).skip(skip).limit(limit)
     return [_entry(doc) async for doc in cursor]

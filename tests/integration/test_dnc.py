@@ -96,3 +96,16 @@ async def test_csv_export_reimports_to_the_same_set(admin_api: httpx.AsyncClient
         return sorted(rows, key=lambda row: row["number"])
 
     assert comparable((await admin_api.get("/api/v1/dnc/export")).text) == comparable(exported)
+
+
+async def test_the_list_filtered_by_reason_pages_in_number_order(admin_api: httpx.AsyncClient) -> None:
+    numbers = [f"+7495000{n:04d}" for n in (7, 3, 9, 1, 5, 8, 2, 6)]
+    for i, number in enumerate(numbers):
+        reason = "abroad" if i % 3 else "invalid_number"
+        assert (await admin_api.put(f"/api/v1/dnc/{number}", json={"reason": reason})).status_code == 201
+    abroad = sorted(n for i, n in enumerate(numbers) if i % 3)
+    for params in ({"reason": "abroad"}, {"reason": "abroad", "flagged_by": "admin"}):
+        pages = [(await admin_api.get("/api/v1/dnc", params={**params, "limit": 2, "skip": skip})).json()
+                 for skip in range(0, len(abroad) + 2, 2)]
+        assert [[(e["number"], e["reason"]) for e in page] for page in pages] == [
+            [(n, "abroad") for n in abroad[i:i + 2]] for i in range(0, len(abroad) + 2, 2)]

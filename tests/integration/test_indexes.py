@@ -23,6 +23,7 @@ from callercard.settings import Settings
 from tests.support.faults import free_port
 from tests.support.indexes import EXPECTED, NEEDED, indexes_in
 from tests.support.processes import Process, http_answers
+from tests.support.stores import analyze_ferretdb2
 
 
 async def status_of_indexes(url: str, timeout: float = 30) -> dict[str, Any]:
@@ -165,34 +166,40 @@ async def test_the_main_queries_are_served_by_their_indexes(settings: Settings, 
                    for i in range(300)]
         # Each query as the product runs it, and the field the index serving it must hold.
         queries = {
-            "call log by number": (calls_store.find(db, e164="+74950000007"), "caller.e164"),
-            "call log by outcome": (calls_store.find(db, outcome="missed_unanswered"), "outcome"),
-            "call log by agent": (calls_store.find(db, agent_id="agent7"), "agents.agent_id"),
-            "call log since an hour ago": (calls_store.find(db, since=now - timedelta(hours=1)), "entered_at"),
-            "open callbacks": (calls_store.open_callbacks(db, query=calls_store.callback_filter(
+            "call log by number": (lambda: calls_store.find(db, e164="+74950000007"), "caller.e164"),
+            "call log by outcome": (lambda: calls_store.find(db, outcome="missed_unanswered"), "outcome"),
+            "call log by agent": (lambda: calls_store.find(db, agent_id="agent7"), "agents.agent_id"),
+            "call log since an hour ago": (lambda: calls_store.find(db, since=now - timedelta(hours=1)), "entered_at"),
+            "open callbacks": (lambda: calls_store.open_callbacks(db, query=calls_store.callback_filter(
                 agent_id=None, lines=[])), "callback.done"),
-            "an agent's open callbacks": (calls_store.open_callbacks(db, query=calls_store.callback_filter(
+            "an agent's open callbacks": (lambda: calls_store.open_callbacks(db, query=calls_store.callback_filter(
                 agent_id="agent3", lines=["line1"])), "callback.done"),
-            "an agent's callbacks all marked done": (calls_store.mark_callbacks_done(
+            "an agent's callbacks all marked done": (lambda: calls_store.mark_callbacks_done(
                 db, query=calls_store.callback_filter(agent_id="agent3", lines=["line1"]), by="agent3", at=now,
                 via="test"), "callback.done"),
-            "a number's do-not-call history": (dnc_store.history(db, "+79030000042"), "number"),
-            "do-not-call list by reason": (dnc_store.find(db, reason="abroad", flagged_by=None, active_at=None,
-                                                          limit=50, skip=0), "reason"),
-            "do-not-call list by who flagged": (dnc_store.find(db, reason=None, flagged_by="agent5", active_at=None,
-                                                               limit=50, skip=0), "flagged_by"),
-            "revoking a key": (keys_store.revoke(db, key_ids[123]), "key_id"),
+            "a number's do-not-call history": (lambda: dnc_store.history(db, "+79030000042"), "number"),
+            "do-not-call list by reason": (lambda: dnc_store.find(
+                db, reason="abroad", flagged_by=None, active_at=None, limit=50, skip=0), "reason"),
+            "do-not-call list by who flagged": (lambda: dnc_store.find(
+                db, reason=None, flagged_by="agent5", active_at=None, limit=50, skip=0), "flagged_by"),
+            "revoking a key": (lambda: keys_store.revoke(db, key_ids[123]), "key_id"),
         }
         fields_of = {index["name"]: set(index["key"]) for name in NEEDED
                      async for index in await db[name].list_indexes()}
-        unserved = {}
-        for what, (query, field) in queries.items():
-            sent.commands.clear()
-            await query
-            (command,) = sent.commands
-            used = indexes_used(await db.command({"explain": as_find(command), "verbosity": "queryPlanner"}))
-            if not any(field in fields_of.get(name, ()) for name in used):
-                unserved[what] = sorted(used) or "no index (a full scan)"
+        unserved: dict[str, dict[str, Any]] = {}
+        # Planned twice: on the statistics of a fresh table, and on those PostgreSQL's autovacuum gathers within
+        # minutes (a CI run caught the do-not-call list walked by _id once it had them; MongoDB's planner makes
+        # the same choice by trial when the sort is on _id alone).
+        for statistics in ("fresh", "analyzed"):
+            if statistics == "analyzed":
+                await analyze_ferretdb2(settings.mongo_url)
+            for what, (query, field) in queries.items():
+                sent.commands.clear()
+                await query()
+                (command,) = sent.commands
+                used = indexes_used(await db.command({"explain": as_find(command), "verbosity": "queryPlanner"}))
+                if not any(field in fields_of.get(name, ()) for name in used):
+                    unserved.setdefault(statistics, {})[what] = sorted(used) or "no index (a full scan)"
         assert unserved == {}
     finally:
         await client.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import asyncpg
 import pytest
 from pymongo import MongoClient
 
@@ -67,3 +68,15 @@ def create_product_indexes(client: MongoClient, database: str) -> None:
     the product's queries then meet the store as they do in production."""
     for index in mongo.INDEXES:
         client[database][index.collection].create_indexes([index.model()])
+
+
+async def analyze_ferretdb2(mongo_url: str) -> None:
+    """PostgreSQL's ``ANALYZE`` on the ferretdb2 store behind ``mongo_url``: the table statistics its autovacuum
+    gathers within minutes in production, now, so a query plan is checked on them too. The services script
+    starts that PostgreSQL on the Mongo port + 10000 and trusts local connections (scripts/lib/ferretdb2.sh)."""
+    port = int(mongo_url.rstrip("/").rsplit(":", 1)[1]) + 10000
+    connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
