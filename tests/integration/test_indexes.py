@@ -188,8 +188,7 @@ async def test_the_main_queries_are_served_by_their_indexes(settings: Settings, 
                      async for index in await db[name].list_indexes()}
         unserved: dict[str, dict[str, Any]] = {}
         # Planned twice: on the statistics of a fresh table, and on those PostgreSQL's autovacuum gathers within
-        # minutes (a CI run caught the do-not-call list walked by _id once it had them; MongoDB's planner makes
-        # the same choice by trial when the sort is on _id alone).
+        # minutes (a CI run caught the do-not-call list walked by _id once it had them).
         for statistics in ("fresh", "analyzed"):
             if statistics == "analyzed":
                 await analyze_ferretdb2(settings.mongo_url)
