@@ -8,6 +8,7 @@ channel: Centrifugo lets a connection subscribe to it only when the token's
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,8 @@ from aiohttp.client_reqrep import ClientRequest
 from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 from cent import AsyncClient, BroadcastRequest, Disconnect, DisconnectRequest, InfoRequest, PublishRequest
-from cent.exceptions import CentError
+from cent.dto import CentRequest, CentResult, Response
+from cent.exceptions import CentApiResponseError, CentDecodeError, CentError
 
 from callercard.agents import schemas as agents
 from callercard.health import Health
@@ -189,6 +191,57 @@ async def publish(client: AsyncClient, *, channel: str, data: dict[str, object],
                   idempotency_key: str | None = None) -> None:
     """Publish once; raises ``CentError`` subclasses for the caller to translate."""
     await client.publish(PublishRequest(channel=channel, data=data, idempotency_key=idempotency_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    channel: str
+    data: dict[str, object]
+    idempotency_key: str | None = None
+
+
+async def publish_many(client: AsyncClient, publications: list[Publication]) -> list[CentError | None]:
+    """Publish in one request (Centrifugo's ``batch``, one after another in the order given); per publication its
+    error, None if published. Raises ``CentError`` subclasses when the request itself failed (nothing known)."""
+    commands = [{"publish": {"channel": p.channel, "data": p.data,
+                             **({"idempotency_key": p.idempotency_key} if p.idempotency_key else {})}}
+                for p in publications]
+    result = await client.batch(_PublishBatch(commands=commands))  # type: ignore[arg-type]
+    return list(result.errors)  # type: ignore[attr-defined]
+
+
+class _PublishReplies(CentResult):
+    errors: list[Any]
+
+
+class _PublishBatch(CentRequest[_PublishReplies]):
+    # cent's own BatchRequest cannot read a reply holding an error (it looks for the command's name in every reply).
+    __returning__ = _PublishReplies
+    __api_method__ = "batch"
+    commands: list[dict[str, Any]]
+
+    @property
+    def api_payload(self) -> Any:
+        return {"commands": self.commands, "parallel": False}
+
+    def parse_response(self, content: str) -> Response[CentResult]:
+        try:
+            body = json.loads(content)
+        except ValueError as bad:
+            raise CentDecodeError from bad
+        if not isinstance(body, dict) or body.get("error"):
+            raise _api_error(body.get("error") if isinstance(body, dict) else None)
+        replies = body.get("replies")
+        if not isinstance(replies, list) or len(replies) != len(self.commands):
+            raise CentDecodeError("batch reply: not one reply per command")
+        errors = [None if isinstance(reply, dict) and not reply.get("error") else
+                  _api_error(reply.get("error") if isinstance(reply, dict) else None) for reply in replies]
+        return Response[CentResult](result=_PublishReplies(errors=errors))
+
+
+def _api_error(error: Any) -> CentApiResponseError:
+    known = error if isinstance(error, dict) else {}
+    return CentApiResponseError(code=int(known.get("code", 0)), message=str(known.get("message", "unreadable reply")))
 
 
 async def disconnect_agent(client: AsyncClient, *, agent_id: str, reason: str) -> None:

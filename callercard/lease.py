@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -28,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from callercard.ports import Task, WorkerQueue
+from callercard.together import Together
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class Lease:
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         self._fenced = client.register_script(_FENCED)
+        # Fenced writes that pile up (screens, live calls, boards under load) go in one script call.
+        self._writes: Together[_Write] = Together(self._write_together)
         self.token: str | None = None
         self._valid_until = 0.0  # time.monotonic() when the lease runs out by our clock
         self.acquired_at: float | None = None
@@ -217,15 +221,31 @@ class Lease:
 
     async def fenced(self, commands: Sequence[Sequence[str | int | float]], *, keys: Sequence[str]) -> None:
         """Run these Redis write commands atomically, only while the lease holds our token; raises ``LeaseLost``."""
+        self._check_holds()
+        await self._writes(_Write(commands, keys))
+
+    def _check_holds(self) -> str:
         token = self.token
         if token is None or not self.holds():
             raise LeaseLost(f"listener {self.holder} is not active for PBX {self.pbx}")
+        return token
+
+    async def _write_together(self, writes: list[_Write]) -> list[BaseException | None]:
+        token = self._check_holds()  # again: the lease may have run out while the writes waited their turn
+        commands = [list(command) for write in writes for command in write.commands]
+        keys = list(dict.fromkeys(key for write in writes for key in write.keys))
         written = await self._fenced(keys=[self.key, self._fence_key, *keys],
-                                     args=[token, json.dumps(list(map(list, commands))), self.milliseconds,
-                                           token.split(":", 1)[0]])
+                                     args=[token, json.dumps(commands), self.milliseconds, token.split(":", 1)[0]])
         if not written:
             self._lose("a fenced write found another listener's token")
             raise LeaseLost(f"listener {self.holder} is no longer active for PBX {self.pbx}")
+        return [None] * len(writes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    commands: Sequence[Sequence[str | int | float]]
+    keys: Sequence[str]
 
 
 class FencedQueue:

@@ -19,6 +19,7 @@ from cent.exceptions import CentError
 from pydantic import BaseModel
 
 from callercard import centrifugo
+from callercard.calls.publish_batcher import PublishBatcher
 from callercard.calls.state import CardEvent, Notice
 from callercard.ports import StillWanted
 
@@ -57,7 +58,7 @@ class CardNotifier:
     def __init__(self, client: AsyncClient, *, attempts: int = 3, retry_delay: float = 0.2,
                  may_publish: Callable[[], bool] | None = None) -> None:
         """``may_publish`` is asked (no I/O) right before every attempt: a listener without its lease sends nothing."""
-        self._client = client
+        self._batcher = PublishBatcher(client)  # card events that pile up go to Centrifugo in one request
         self._may_publish = may_publish
         self._attempts = attempts
         self._retry_delay = retry_delay
@@ -69,8 +70,8 @@ class CardNotifier:
                      still_wanted: StillWanted | None = None) -> bool:
         """Publish ``notice``; ``still_wanted`` is asked before each retry, so an outdated event is not sent late."""
         payload = card_event(notice, direction=direction, card=card)
-        channel = centrifugo.agent_channel(notice.agent_id)
-        key = idempotency_key(notice)
+        publication = centrifugo.Publication(centrifugo.agent_channel(notice.agent_id), payload,
+                                             idempotency_key(notice))
         for attempt in range(1, self._attempts + 1):
             if self._may_publish is not None and not self._may_publish():
                 log.warning("call %s: %s to %s not published: this listener is not the active one", notice.call_id,
@@ -83,7 +84,7 @@ class CardNotifier:
                 self.dropped += 1
                 return False
             try:
-                await centrifugo.publish(self._client, channel=channel, data=payload, idempotency_key=key)
+                await self._batcher.publish(publication)
             except CentError as error:
                 log.warning("call %s: %s to %s failed (attempt %d/%d): %s", notice.call_id, notice.event.value,
                             notice.agent_id, attempt, self._attempts, error)

@@ -1,0 +1,71 @@
+"""Requests that pile up go out together: one round trip for all that waited, none kept waiting on purpose.
+
+An item goes out at once while fewer than ``in_flight`` round trips are on their way, so a quiet process waits
+for nothing. Under load the rest wait for the next free round trip and leave in one, in the order they came:
+each round trip costs a process its socket writes and reads and the server a request, which under load was
+most of the listener's own work after reading the AMI (Centrifugo publishes, fenced Redis writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+# Per item its failure, None if done; raising fails every item of the round trip.
+SendTogether = Callable[[list[Item]], Awaitable[list[BaseException | None]]]
+
+
+class Together(Generic[Item]):
+    def __init__(self, send: SendTogether[Item], *, in_flight: int = 2, most: int = 64) -> None:
+        self._send_together = send
+        self._in_flight, self._most = in_flight, most
+        self._waiting: deque[tuple[Item, asyncio.Future[None]]] = deque()
+        self._senders: set[asyncio.Task[None]] = set()
+        self.round_trips = 0
+        self.items = 0
+
+    async def __call__(self, item: Item) -> None:
+        """Done once this returns; raises the item's own failure (its caller decides whether to try again)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if len(self._senders) < self._in_flight:
+            sender = asyncio.get_running_loop().create_task(self._send_while_waiting())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        await future
+
+    async def _send_while_waiting(self) -> None:
+        while batch := self._take():
+            try:
+                await self._send(batch)
+            except asyncio.CancelledError:  # the process is stopping: nobody is told it was done
+                for _, future in batch:
+                    future.cancel()
+                raise
+
+    def _take(self) -> list[tuple[Item, asyncio.Future[None]]]:
+        batch: list[tuple[Item, asyncio.Future[None]]] = []
+        while self._waiting and len(batch) < self._most:
+            item, future = self._waiting.popleft()
+            if not future.done():  # its caller stopped waiting (cancelled): not sent
+                batch.append((item, future))
+        return batch
+
+    async def _send(self, batch: list[tuple[Item, asyncio.Future[None]]]) -> None:
+        self.round_trips += 1
+        self.items += len(batch)
+        errors: list[BaseException | None]
+        try:
+            errors = await self._send_together([item for item, _ in batch])
+        except Exception as failed:  # noqa: BLE001 - whatever ended the round trip reaches each caller: none waits on
+            errors = [failed] * len(batch)
+        for (_, future), error in zip(batch, errors, strict=True):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
