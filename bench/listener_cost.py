@@ -134,6 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.idle_seconds)
         rss_idle = rss_mib(listener.pid)
         worker_backlog = await _queue_length(settings.redis_url)
+        together = await round_trips(http_metrics, metrics_url)
         sent, by_mask, by_filter = pbx.sent, pbx.filtered, pbx.events_filtered
     finally:
         for process in reversed(processes):
@@ -153,7 +154,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rss_mib": {"start": samples[0]["rss_mib"], "at_20pct": first, "at_end_under_load": last,
                         "after_drain": round(rss_end, 1), "idle": round(rss_idle, 1)},
             "rss_growth_20pct_to_end": round(last / first - 1, 4),
-            "worker_backlog_at_end": worker_backlog, "samples": samples, "machine_end": machine(),
+            "worker_backlog_at_end": worker_backlog, "round_trips": together, "samples": samples,
+            "machine_end": machine(),
             **({"listener_profile": top_frames(profile_path)} if args.profile else {})}
 
 
@@ -170,6 +172,26 @@ async def listener_backlog(http: Any, url: str) -> dict[str, int]:
             what = labels.split('what="', 1)[1].split('"', 1)[0]
             sizes[what] = int(float(value))
     return sizes
+
+
+async def round_trips(http: Any, url: str) -> dict[str, dict[str, float]]:
+    """Per kind of request that goes together (``callercard.together``): round trips, items, items per trip."""
+    try:
+        text = (await http.get(url)).text
+    except Exception:  # noqa: BLE001  # reported as unknown rather than failing the run
+        return {}
+    counts: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        for metric, field in (("callercard_round_trips_total{", "round_trips"),
+                              ("callercard_round_trip_items_total{", "items")):
+            if line.startswith(metric):
+                labels, _, value = line.rpartition(" ")
+                what = labels.split('what="', 1)[1].split('"', 1)[0]
+                counts.setdefault(what, {})[field] = float(value)
+    for kind in counts.values():
+        kind["items_per_round_trip"] = round(kind.get("items", 0) / kind["round_trips"], 2) if kind.get(
+            "round_trips") else 0.0
+    return counts
 
 
 async def sample_while_draining(samples: list[dict[str, Any]], pid: int, http: Any, url: str, *, cpu0: float,

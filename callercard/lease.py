@@ -108,7 +108,7 @@ class Lease:
         self._release = client.register_script(_RELEASE)
         self._fenced = client.register_script(_FENCED)
         # Fenced writes that pile up (screens, live calls, boards under load) go in one script call.
-        self._writes: Together[_Write] = Together(self._write_together)
+        self._writes: Together[_Write] = Together("fenced_writes", self._write_together)
         self.token: str | None = None
         self._valid_until = 0.0  # time.monotonic() when the lease runs out by our clock
         self.acquired_at: float | None = None

@@ -32,6 +32,9 @@ CALL_LOG_WRITE_FAILURES = Counter("callercard_call_log_write_failures_total",
 # Set every few seconds by the active listener: a figure that only grows is work piling up in its memory.
 LISTENER_BACKLOG = Gauge("callercard_listener_backlog", "What waits in the active listener's memory, by kind",
                          ["pbx", "what"])
+# Requests that pile up go together (callercard.together): items ÷ round trips is how many each carried.
+ROUND_TRIPS = Counter("callercard_round_trips_total", "Requests sent for what piled up, by what they carry", ["what"])
+ROUND_TRIP_ITEMS = Counter("callercard_round_trip_items_total", "What those requests carried, by what", ["what"])
 TAKEOVERS = Counter("callercard_listener_takeovers_total", "Times this listener became the active one", ["pbx"])
 
 

@@ -13,14 +13,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from callercard import metrics
+
 Item = TypeVar("Item")
 # Per item its failure, None if done; raising fails every item of the round trip.
 SendTogether = Callable[[list[Item]], Awaitable[list[BaseException | None]]]
 
 
 class Together(Generic[Item]):
-    def __init__(self, send: SendTogether[Item], *, in_flight: int = 2, most: int = 64) -> None:
+    def __init__(self, what: str, send: SendTogether[Item], *, in_flight: int = 2, most: int = 64) -> None:
+        """``what``: the label of the ``callercard_round_trips_total`` and ``..._items_total`` counters."""
         self._send_together = send
+        self._round_trips = metrics.ROUND_TRIPS.labels(what)
+        self._round_trip_items = metrics.ROUND_TRIP_ITEMS.labels(what)
         self._in_flight, self._most = in_flight, most
         self._waiting: deque[tuple[Item, asyncio.Future[None]]] = deque()
         self._senders: set[asyncio.Task[None]] = set()
@@ -57,6 +62,8 @@ class Together(Generic[Item]):
     async def _send(self, batch: list[tuple[Item, asyncio.Future[None]]]) -> None:
         self.round_trips += 1
         self.items += len(batch)
+        self._round_trips.inc()
+        self._round_trip_items.inc(len(batch))
         errors: list[BaseException | None]
         try:
             errors = await self._send_together([item for item, _ in batch])

@@ -11,7 +11,7 @@ from callercard.together import Together
 
 class PublishBatcher(Together[centrifugo.Publication]):
     def __init__(self, client: AsyncClient) -> None:
-        super().__init__(self._publish)
+        super().__init__("card_events", self._publish)
         self._client = client
 
     async def publish(self, publication: centrifugo.Publication) -> None:
