@@ -264,3 +264,36 @@ def fresh_state(env: Mapping[str, str], collections: Sequence[str]) -> None:
         db = client[env["CALLERCARD_MONGO_DATABASE"]]
         for name in collections:
             db[name].delete_many({})
+
+
+async def round_trips(http: Any, url: str) -> dict[str, dict[str, float]]:
+    """Per kind of request that goes together (``callercard.together``): round trips, items, items per trip."""
+    try:
+        text = (await http.get(url)).text
+    except Exception:  # noqa: BLE001  # reported as unknown rather than failing the run
+        return {}
+    counts: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        for metric, field in (("callercard_round_trips_total{", "round_trips"),
+                              ("callercard_round_trip_items_total{", "items")):
+            if line.startswith(metric):
+                labels, _, value = line.rpartition(" ")
+                what = labels.split('what="', 1)[1].split('"', 1)[0]
+                counts.setdefault(what, {})[field] = float(value)
+    for kind in counts.values():
+        kind["items_per_round_trip"] = round(kind.get("items", 0) / kind["round_trips"], 2) if kind.get(
+            "round_trips") else 0.0
+    return counts
+
+
+def round_trips_since(before: dict[str, dict[str, float]],
+                      after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """``round_trips`` over a stretch: ``after`` less ``before``."""
+    out: dict[str, dict[str, float]] = {}
+    for what, now in after.items():
+        then = before.get(what, {})
+        trips = now.get("round_trips", 0) - then.get("round_trips", 0)
+        items = now.get("items", 0) - then.get("items", 0)
+        out[what] = {"round_trips": trips, "items": items,
+                     "items_per_round_trip": round(items / trips, 2) if trips else 0.0}
+    return out

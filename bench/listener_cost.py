@@ -33,6 +33,7 @@ from bench.common import (
     fresh_state,
     machine,
     py_spy,
+    round_trips,
     rss_mib,
     services_up,
     start_api,
@@ -172,26 +173,6 @@ async def listener_backlog(http: Any, url: str) -> dict[str, int]:
             what = labels.split('what="', 1)[1].split('"', 1)[0]
             sizes[what] = int(float(value))
     return sizes
-
-
-async def round_trips(http: Any, url: str) -> dict[str, dict[str, float]]:
-    """Per kind of request that goes together (``callercard.together``): round trips, items, items per trip."""
-    try:
-        text = (await http.get(url)).text
-    except Exception:  # noqa: BLE001  # reported as unknown rather than failing the run
-        return {}
-    counts: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        for metric, field in (("callercard_round_trips_total{", "round_trips"),
-                              ("callercard_round_trip_items_total{", "items")):
-            if line.startswith(metric):
-                labels, _, value = line.rpartition(" ")
-                what = labels.split('what="', 1)[1].split('"', 1)[0]
-                counts.setdefault(what, {})[field] = float(value)
-    for kind in counts.values():
-        kind["items_per_round_trip"] = round(kind.get("items", 0) / kind["round_trips"], 2) if kind.get(
-            "round_trips") else 0.0
-    return counts
 
 
 async def sample_while_draining(samples: list[dict[str, Any]], pid: int, http: Any, url: str, *, cpu0: float,

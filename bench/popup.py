@@ -53,6 +53,8 @@ from bench.common import (
     fresh_state,
     machine,
     py_spy,
+    round_trips,
+    round_trips_since,
     rss_mib,
     services_up,
     start_api,
@@ -259,6 +261,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await pbx.start()
     processes: list[Proc] = []
     pages: dict[str, TimedPage] = {}
+    metrics_http = httpx.AsyncClient(timeout=2)
     receiver, receiver_url = await failing_endpoint(args.webhook) if args.webhook != "none" else (None, "")
     device_agent = {f"Local/{ext}g{g}@agents": agent_id(ext, g) for ext in AGENTS for g in range(args.groups)}
     try:
@@ -275,6 +278,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 (await http.post("/api/v1/webhooks", json={"url": receiver_url, "events": WEBHOOK_KINDS,
                                                            "description": f"bench: {args.webhook}"})).raise_for_status()
         processes.append(start_worker(env, args.worker_concurrency))
+        # What went together (callercard.together), read from the listener's metrics port per phase.
+        env["CALLERCARD_LISTENER_METRICS_PORT"] = str(int(env["CALLERCARD_API_PORT"]) + 1000)
+        metrics_url = f"http://127.0.0.1:{env['CALLERCARD_LISTENER_METRICS_PORT']}/metrics"
         listener = Proc("listener", ["listener"], env).start()
         processes.append(listener)
         await asyncio.wait_for(pbx.attached.wait(), 60)
@@ -302,6 +308,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop, floor_errors = asyncio.Event(), []
             first_seq = len(floor_sent) + 1
             floor = asyncio.create_task(floor_loop(cent, floor_page, args.floor_rate, stop, floor_sent, floor_errors))
+            trips0 = await round_trips(metrics_http, metrics_url)
             cpu0, t0, sent0 = cpu_seconds(listener.pid), time.perf_counter(), pbx.sent
             profiler = None
             if args.profile and rate == args.profile_rate:
@@ -330,6 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await floor
             cpu = cpu_seconds(listener.pid) - cpu0
+            trips = round_trips_since(trips0, await round_trips(metrics_http, metrics_url))
             if profiler is not None:
                 profiler.wait(timeout=60)
             built = card_build_times(env, [customers_e164(p.number) for p in plans])
@@ -352,7 +360,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "listener_cpu_s": round(cpu, 2),
                      "ami_messages_per_call": round((pbx.sent - sent0) / len(plans), 1),
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
-                     "listener_rss_mib": round(rss_mib(listener.pid), 1), "machine_end": machine()}
+                     "listener_rss_mib": round(rss_mib(listener.pid), 1), "round_trips": trips,
+                     "machine_end": machine()}
             if profiler is not None:
                 phase["listener_profile"] = top_frames(profile_path)
             result["phases"].append(phase)
@@ -368,6 +377,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for process in reversed(processes):
             process.stop()
         await pbx.stop()
+        await metrics_http.aclose()
         if receiver is not None:
             receiver.close()
 
