@@ -147,10 +147,16 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20c_listener_100k_pre", "100,000 calls at 100/s, before the webhook backlog fix"),
                 ("i20c_listener_100k", "after the webhook backlog fix, before records were kept a field each"),
                 ("i20d_listener_100k", "waiting records kept a field each, saves not cancelled, webhook list 60 s"),
-                ("i20e_listener_100k", "final: + lease renewed from a thread, webhook list as last read"))
+                ("i20e_listener_100k", "final: + lease renewed from a thread, webhook list as last read"),
+                *((f"i20f_listener_{side}_{n}", f"3 Dec {side} requests went together, run {n}")
+                  for n in (1, 2) for side in ("before", "after")))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"))
-I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"))
+I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),
+             *((f"i20f_popup_{side}_{n}", f"3 Dec {side} requests went together, run {n}")
+               for n in (1, 2, 3) for side in ("before", "after")),
+             ("i20f_popup_after_profiled_50", "3 Dec after, py-spy on the listener"),
+             ("i20f_popup_profiled_100", "3 Dec final main, py-spy on the listener at 100 calls/s"))
 
 
 def _backlog_peaks(cost: dict[str, Any]) -> str:
@@ -161,6 +167,13 @@ def _backlog_peaks(cost: dict[str, Any]) -> str:
             peak = peaks.setdefault(what, [0, 0])
             peak[1 if sample.get("draining") else 0] = max(peak[1 if sample.get("draining") else 0], size)
     return ", ".join(f"{what} {offered:,} / {draining:,}" for what, (offered, draining) in peaks.items())
+
+
+def _together(phase: dict[str, Any]) -> str:
+    """What went together in the phase (``callercard.together``), when the run recorded it."""
+    trips = phase.get("round_trips") or {}
+    return "".join(f"; {what.replace('_', ' ')} {kind['items_per_round_trip']} per request"
+                   for what, kind in sorted(trips.items()))
 
 
 def _store(result: dict[str, Any]) -> str:
@@ -211,7 +224,7 @@ def issue20_rows() -> list[str]:
                        f"misrouted {phase['misrouted']}, duplicated {phase['duplicated']}; first ringing card "
                        f"resolved {share:.2%} of {cards['calls_rung']}; listener "
                        f"{phase['listener_cpu_s_per_1000_calls']} CPU s / 1,000 calls, "
-                       f"{phase.get('ami_messages_per_call')} AMI messages per call | {goal} | "
+                       f"{phase.get('ami_messages_per_call')} AMI messages per call{_together(phase)} | {goal} | "
                        f"{'yes' if met else 'no'} | {phase['machine_end']['loadavg'][0]:.1f} at end |")
     for name, what in I20_LOOKUP:
         if (lookup := _load(name)) is None:
