@@ -31,6 +31,8 @@ BIN=/usr/lib/postgresql/15/bin
 
 log() { printf 'postgres[%s]: %s\n' "$PROFILE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=scripts/lib/postgres_reach.sh
+source "$ROOT/scripts/lib/postgres_reach.sh"
 
 # PostgreSQL refuses to run as root: then the cluster belongs to the postgres user.
 as_owner() {
@@ -50,6 +52,7 @@ running() { as_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 create_cluster() {
   log "creating a cluster in ${DATA#"$ROOT"/}"
   mkdir -p "$STATE"
+  require_postgres_reach "$STATE"
   [[ -f "$PASSWORD_FILE" ]] || (umask 077; head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PASSWORD_FILE")
   mkdir -p "$DATA"
   local pwfile

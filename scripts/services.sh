@@ -63,6 +63,8 @@ CENTRIFUGO_VERSION=v6.9.1
 log() { printf 'services[%s]: %s\n' "$PROFILE" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# shellcheck source=scripts/lib/postgres_reach.sh
+source "$ROOT/scripts/lib/postgres_reach.sh"
 # shellcheck source=scripts/lib/ferretdb2.sh
 source "$ROOT/scripts/lib/ferretdb2.sh"
 
