@@ -6,7 +6,10 @@
 import { Centrifuge } from "centrifuge";
 
 const $ = (id) => document.getElementById(id);
-const boards = new Map(); // queue -> its latest board
+// "<pbx> <queue>" -> its latest board: two PBXs' queues of the same name are two tiles, each named with its PBX.
+const boards = new Map();
+const boardKey = (board) => `${board.pbx || ""}\u0000${board.queue}`;
+const byQueueThenPbx = (a, b) => a.queue.localeCompare(b.queue) || (a.pbx || "").localeCompare(b.pbx || "");
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -48,16 +51,17 @@ function figure(cls, value, label) {
     el("span", { class: "label", text: label }));
 }
 
-function queueCard(board) {
+function queueCard(board, showPbx) {
   const since = board.oldest_waiting_since ? new Date(board.oldest_waiting_since) : null;
   const longest = since ? (Date.now() - since.getTime()) / 1000 : 0;
   const today = board.today || {};
   const within = today.answered ? Math.round((100 * today.answered_within_service_level) / today.answered) : null;
   const agents = board.agents || {};
   const serviceLevel = board.service_level_seconds;
+  const name = showPbx && board.pbx ? `${board.queue} · ${board.pbx}` : board.queue;
   return el("section", { class: `queue${board.waiting && longest > serviceLevel ? " alert" : ""}`, "data-queue": board.queue,
-    "aria-label": `Queue ${board.queue}` },
-    el("h2", { text: board.queue }),
+    "data-pbx": board.pbx || "", "aria-label": `Queue ${name}` },
+    el("h2", { text: name }),
     el("div", { class: "now" }, figure("waiting", board.waiting, "callers waiting"),
       figure("longest", clock(longest), "longest wait")),
     el("div", { class: "agents" },
@@ -65,7 +69,7 @@ function queueCard(board) {
       el("span", { class: "on-call" }, el("b", { text: String(agents.on_call || 0) }), " on a call"),
       el("span", { class: "paused" }, el("b", { text: String(agents.paused || 0) }), " paused"),
       agents.unavailable ? el("span", { class: "unavailable" }, el("b", { text: String(agents.unavailable) }), " unavailable") : null),
-    el("table", { "aria-label": `Today in ${board.queue}` },
+    el("table", { "aria-label": `Today in ${name}` },
       el("tr", {}, el("th", { text: "Answered today" }), el("td", { class: "answered", text: String(today.answered || 0) })),
       el("tr", {}, el("th", { text: `Answered within ${serviceLevel} s` }),
         el("td", { class: "within", text: `${today.answered_within_service_level || 0}${within === null ? "" : ` (${within}%)`}` })),
@@ -75,15 +79,16 @@ function queueCard(board) {
 }
 
 function render() {
-  const queues = [...boards.values()].sort((a, b) => a.queue.localeCompare(b.queue));
-  $("wallboard").replaceChildren(...(queues.length ? queues.map(queueCard)
+  const queues = [...boards.values()].sort(byQueueThenPbx);
+  const showPbx = new Set(queues.map((board) => board.pbx || "")).size > 1;
+  $("wallboard").replaceChildren(...(queues.length ? queues.map((board) => queueCard(board, showPbx))
     : [el("p", { class: "empty", text: "No queue has been seen yet." })]));
 }
 
 function apply(board) {
-  const known = boards.get(board.queue);
+  const known = boards.get(boardKey(board));
   if (known && known.seq && board.seq && board.seq < known.seq) return; // an older board than the one shown
-  boards.set(board.queue, board);
+  boards.set(boardKey(board), board);
   render();
 }
 
