@@ -158,8 +158,8 @@ I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental s
              ("i20f_popup_after_profiled_50", "3 Dec after, py-spy on the listener"),
              ("i20f_popup_profiled_100", "3 Dec final main, py-spy on the listener at 100 calls/s"),
              ("i20f_popup_100_alone", "3 Dec final main, 100 calls/s alone (the control of the next row)"),
-             ("i20f_popup_100_slots48", "3 Dec, bench-only setting LISTENER_LOOKUPS_AT_ONCE=48 (ships 16), "
-                                        "100 calls/s alone"))
+             ("i20f_popup_100_slots48", ("3 Dec, bench-only setting LISTENER_LOOKUPS_AT_ONCE=48 (ships 16), "
+                                         "100 calls/s alone")))
 
 
 def _backlog_peaks(cost: dict[str, Any]) -> str:
