@@ -109,7 +109,8 @@ start_ferretdb2() {
   port_open "$FERRETDB2_PG_PORT" && die "port $FERRETDB2_PG_PORT (ferretdb2's PostgreSQL: the Mongo port + 10000)" \
     "is taken by a process this checkout did not start; stop it, or move every port with CALLERCARD_PORT_OFFSET"
   mkdir -p "$FERRETDB2_STATE"
-  require_postgres_reach "$FERRETDB2_STATE"
+  # The stack hands its own folder to the postgres user; everything above it must let that user through.
+  require_postgres_reach "$(dirname "$FERRETDB2_STATE")"
   # The stack writes PostgreSQL's port into the cluster's config once, at initdb: a cluster made under another
   # CALLERCARD_PORT_OFFSET would come up on the old port while FerretDB dials the new one.
   [[ -f "$FERRETDB2_STATE/pg/postgresql.conf" ]] \
