@@ -266,24 +266,26 @@ def fresh_state(env: Mapping[str, str], collections: Sequence[str]) -> None:
             db[name].delete_many({})
 
 
+def by_what(text: str, metric: str) -> dict[str, float]:
+    """A metric's values by their ``what`` label, from the Prometheus text of a metrics port."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(metric + "{"):
+            labels, _, value = line.rpartition(" ")
+            values[labels.split('what="', 1)[1].split('"', 1)[0]] = float(value)
+    return values
+
+
 async def round_trips(http: Any, url: str) -> dict[str, dict[str, float]]:
     """Per kind of request that goes together (``callercard.together``): round trips, items, items per trip."""
     try:
         text = (await http.get(url)).text
     except Exception:  # noqa: BLE001  # reported as unknown rather than failing the run
         return {}
-    counts: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        for metric, field in (("callercard_round_trips_total{", "round_trips"),
-                              ("callercard_round_trip_items_total{", "items")):
-            if line.startswith(metric):
-                labels, _, value = line.rpartition(" ")
-                what = labels.split('what="', 1)[1].split('"', 1)[0]
-                counts.setdefault(what, {})[field] = float(value)
-    for kind in counts.values():
-        kind["items_per_round_trip"] = round(kind.get("items", 0) / kind["round_trips"], 2) if kind.get(
-            "round_trips") else 0.0
-    return counts
+    items = by_what(text, "callercard_round_trip_items_total")
+    return {what: {"round_trips": trips, "items": items.get(what, 0.0),
+                   "items_per_round_trip": round(items.get(what, 0.0) / trips, 2) if trips else 0.0}
+            for what, trips in by_what(text, "callercard_round_trips_total").items()}
 
 
 def round_trips_since(before: dict[str, dict[str, float]],

@@ -28,6 +28,7 @@ from bench.common import (
     Proc,
     ami_filter_argument,
     ami_filter_options,
+    by_what,
     cpu_seconds,
     describe_store,
     fresh_state,
@@ -166,13 +167,7 @@ async def listener_backlog(http: Any, url: str) -> dict[str, int]:
         text = (await http.get(url)).text
     except Exception:  # noqa: BLE001  # a busy listener may not answer in time: the sample goes without
         return {}
-    sizes: dict[str, int] = {}
-    for line in text.splitlines():
-        if line.startswith("callercard_listener_backlog{"):
-            labels, _, value = line.rpartition(" ")
-            what = labels.split('what="', 1)[1].split('"', 1)[0]
-            sizes[what] = int(float(value))
-    return sizes
+    return {what: int(size) for what, size in by_what(text, "callercard_listener_backlog").items()}
 
 
 async def sample_while_draining(samples: list[dict[str, Any]], pid: int, http: Any, url: str, *, cpu0: float,
