@@ -231,5 +231,6 @@ def leg_states(call: Call, *, since: datetime | None) -> list[Notice]:
             event, at, reason = CardEvent.DISMISSED, leg.ended_at or leg.rung_at, leg.result
         if since is None or at >= since:
             notices.append(Notice(leg.agent_id, event, call.call_id, leg.queue, at, reason,
-                                  channel=leg.channel if event is CardEvent.RINGING else None, leg_id=leg.leg_id))
+                                  channel=leg.channel if event is CardEvent.RINGING else None, leg_id=leg.leg_id,
+                                  direction=call.direction))
     return notices

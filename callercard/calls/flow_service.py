@@ -71,7 +71,6 @@ class CallFlowService:
         self._background: set[asyncio.Task[None]] = set()
         self._card_awaited: set[tuple[str, str]] = set()  # (call id, agent id) shown a pending card
         self._card_late: set[str] = set()  # calls whose card was not found within one wait: no popup waits again
-        self._directions: dict[str, str] = {}  # each call's, kept past the tracker's end for its closing events
         self._finishing: dict[str, Call] = {}  # finished calls whose record is not in the outbox yet
 
     def public_id(self, call_id: str) -> str:
@@ -129,8 +128,7 @@ class CallFlowService:
             part = per_call.setdefault(call_id, Effects(received_at=effects.received_at, state_seq=effects.state_seq))
             if isinstance(notice, Notice):
                 part.notices.append(notice)
-            else:  # a finished call; its direction is kept for its closing events, after the tracker forgot it
-                self._directions[call_id] = notice.direction
+            else:
                 part.finished.append(notice)
         for call_id, part in per_call.items():
             self._chain(call_id, part)
@@ -158,12 +156,11 @@ class CallFlowService:
             if self._stale_ringing(notice, received):
                 log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
                             notice.agent_id, time.monotonic() - received)
-                self._events.notice(notice, direction="inbound", card=None)
+                self._events.notice(notice, direction=notice.direction, card=None)
                 continue
             if notice.event is CardEvent.CARD and not self._on_screen(notice):
                 continue  # the call left the agent's screen before its card was found
-            call = self.tracker.calls.get(notice.call_id)
-            direction = call.direction if call else self._directions.get(notice.call_id, "inbound")
+            direction = notice.direction
             if direction == "internal" and not self.settings.internal_call_popups:
                 continue
             card = await self._card(notice.call_id)
@@ -184,7 +181,6 @@ class CallFlowService:
                 self._card_awaited.add(awaited)
                 self._spawn(self._card_when_found(notice))
         for call in effects.finished:
-            self._directions.pop(call.call_id, None)
             record = self._record(call)
             self.outbox.put(RECORD_CALL, [record], {})
             self._events.finished(record, ended_at=call.ended_at)

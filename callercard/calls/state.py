@@ -51,6 +51,8 @@ class Notice:
     reason: str | None = None
     channel: str | None = None  # the ringing leg's channel as the PBX names it (what a decline hangs up)
     leg_id: str | None = None  # the PBX's identity of the ringing phone (the card event's idempotency key)
+    # The call's, when the notice was made: the notice is carried out later, when the tracker may have forgotten it.
+    direction: str = "inbound"
 
 
 @dataclass
@@ -160,7 +162,8 @@ class CallTracker:
         call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel)
         call.leg_order.append(leg_id)
         call.given_up = False
-        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel, leg_id=leg_id)]
+        return [Notice(agent_id, CardEvent.RINGING, call_id, queue, at, channel=channel, leg_id=leg_id,
+                       direction=call.direction)]
 
     def take_over(self, *, call_id: str, leg_id: str, agent_id: str, at: datetime,
                   channel: str | None = None) -> list[Notice]:
@@ -173,14 +176,15 @@ class CallTracker:
         call.legs[leg_id] = Leg(leg_id=leg_id, agent_id=agent_id, queue=queue, rung_at=at, channel=channel,
                                 state=LegState.ANSWERED, answered_at=at, result="answered")
         call.leg_order.append(leg_id)
-        return [Notice(agent_id, CardEvent.ANSWERED, call_id, queue, at, leg_id=leg_id)]
+        return [Notice(agent_id, CardEvent.ANSWERED, call_id, queue, at, leg_id=leg_id, direction=call.direction)]
 
     def stop_ringing(self, *, call_id: str, leg_id: str, at: datetime, reason: str) -> list[Notice]:
         leg = self._leg(call_id, leg_id)
         if leg is None or leg.state is not LegState.RINGING:
             return []
         leg.state, leg.ended_at, leg.result = LegState.DONE, at, reason
-        return [Notice(leg.agent_id, CardEvent.DISMISSED, call_id, leg.queue, at, reason, leg_id=leg_id)]
+        return [Notice(leg.agent_id, CardEvent.DISMISSED, call_id, leg.queue, at, reason, leg_id=leg_id,
+                       direction=self._direction(call_id))]
 
     def answer(self, *, call_id: str, leg_id: str, at: datetime) -> list[Notice]:
         call = self.calls.get(call_id)
@@ -188,7 +192,8 @@ class CallTracker:
         if call is None or leg is None or leg.state is not LegState.RINGING:
             return []
         leg.state, leg.answered_at, leg.result = LegState.ANSWERED, at, "answered"
-        notices = [Notice(leg.agent_id, CardEvent.ANSWERED, call_id, leg.queue, at, leg_id=leg_id)]
+        notices = [Notice(leg.agent_id, CardEvent.ANSWERED, call_id, leg.queue, at, leg_id=leg_id,
+                          direction=call.direction)]
         for other in call.legs.values():  # ring-all: everyone else's popup closes at once
             if other is not leg and other.state is LegState.RINGING:
                 notices += self.stop_ringing(call_id=call_id, leg_id=other.leg_id, at=at,
@@ -205,7 +210,8 @@ class CallTracker:
         leg.state, leg.ended_at = LegState.DONE, at
         if reason == "transferred":
             leg.result = "transferred"
-        return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason, leg_id=leg_id)]
+        return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason, leg_id=leg_id,
+                       direction=self._direction(call_id))]
 
     def leg(self, call_id: str, leg_id: str) -> Leg | None:
         return self._leg(call_id, leg_id)
@@ -239,6 +245,10 @@ class CallTracker:
     def ringing_legs(self, call_id: str) -> list[Leg]:
         call = self.calls.get(call_id)
         return [leg for leg in call.legs.values() if leg.state is LegState.RINGING] if call else []
+
+    def _direction(self, call_id: str) -> str:
+        call = self.calls.get(call_id)
+        return call.direction if call else "inbound"
 
     def _leg(self, call_id: str, leg_id: str) -> Leg | None:
         self._touch(call_id)  # every change to a leg goes through here

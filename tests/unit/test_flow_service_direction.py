@@ -1,0 +1,75 @@
+"""A card event carries its call's direction even when it goes out after the tracker forgot the call.
+
+Each call's card events go out in order, each after the one before; meanwhile the AMI loop keeps going. A colleague
+hanging up removes the call from the tracker at once, while the card events made before that still wait their turn
+(a slow Centrifugo) and the hang-up's own effects wait in the service's queue. A CI run caught such an ``answered``
+of an internal call going out as ``inbound``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from callercard.calls.flow_service import CallFlowService
+from callercard.calls.state import CallTracker, Effects, Notice
+from callercard.ports import StillWanted, Task
+from callercard.settings import Settings
+
+SETTINGS = Settings(**dict.fromkeys(("centrifugo_api_key", "centrifugo_token_secret", "ami_secret"), "s" * 20),
+                    pbx_api_key="p" * 24, admin_api_key="a" * 24)  # type: ignore[arg-type]
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+class HeldPublisher:
+    """Stands in for Centrifugo: the first publication waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.sent: list[tuple[str, str, str, str | None]] = []
+
+    async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
+                     still_wanted: StillWanted | None = None) -> bool:
+        if not self.sent and not self.release.is_set():
+            await self.release.wait()
+        self.sent.append((notice.agent_id, notice.event.value, direction, (card or {}).get("kind")))
+        return True
+
+
+class Worker:
+    async def send(self, task: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        pass
+
+    async def send_many(self, tasks: list[Task]) -> int:
+        return len(tasks)
+
+
+async def sent(publisher: HeldPublisher, count: int) -> None:
+    async with asyncio.timeout(5):
+        while len(publisher.sent) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_the_events_of_an_internal_call_stay_internal_after_the_tracker_forgot_the_call() -> None:
+    tracker, publisher = CallTracker(), HeldPublisher()
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+                              queue=Worker())
+    running = asyncio.create_task(service.run())
+    try:
+        tracker.enter(call_id="c1", number="201", at=T0, direction="internal")
+        ringing = tracker.ring(call_id="c1", leg_id="PJSIP/202", agent_id="boris", queue=None, at=T0)
+        service.submit(Effects(notices=ringing, cards=[("c1", {"kind": "internal"})]))
+        await asyncio.sleep(0.05)  # the ringing is held at Centrifugo
+        service.submit(Effects(notices=tracker.answer(call_id="c1", leg_id="PJSIP/202", at=T0 + timedelta(seconds=2))))
+        closing, call = tracker.end_call(call_id="c1", at=T0 + timedelta(seconds=9))
+        assert "c1" not in tracker.calls
+        publisher.release.set()  # the answered goes out now, before the service took the hang-up's effects
+        await sent(publisher, 2)
+        service.submit(Effects(notices=closing, finished=[call] if call else []))
+        await sent(publisher, 3)
+    finally:
+        running.cancel()
+    assert publisher.sent == [("boris", "ringing", "internal", "internal"),
+                              ("boris", "answered", "internal", "internal"),
+                              ("boris", "ended", "internal", "internal")]
