@@ -78,9 +78,16 @@ async def _summarize(db: Database, *, e164: str, stored: dict[str, Any]) -> None
             return
 
 
+RECENT_CALLS_PROJECTION = {"recent": 0}  # what ``recent_calls_of`` reads of a ``number_calls`` document
+
+
 async def recent_calls(db: Database, e164: str) -> dict[str, Any] | None:
-    """What a card shows of the number's calls; reads a summary of either shape."""
-    doc = await db[NUMBER_CALLS].find_one({"_id": e164}, {"recent": 0})
+    """What a card shows of the number's calls."""
+    return recent_calls_of(await db[NUMBER_CALLS].find_one({"_id": e164}, RECENT_CALLS_PROJECTION))
+
+
+def recent_calls_of(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The same, from the number's ``number_calls`` document; reads a summary of either shape."""
     if not doc or not doc.get("last"):
         return None
     last = doc["last"]

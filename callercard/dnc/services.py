@@ -53,8 +53,12 @@ def changed_event(change: DncChange) -> tuple[dict[str, object], str]:
 
 
 async def active_entry(db: Database, e164: str, now: datetime | None = None) -> DncEntry | None:
-    entry = await store.get(db, e164)
-    return entry if entry is not None and is_active(entry, now or datetime.now(UTC)) else None
+    return active_of(await store.get(db, e164), now or datetime.now(UTC))
+
+
+def active_of(entry: DncEntry | None, now: datetime) -> DncEntry | None:
+    """The entry if it is in force at ``now``."""
+    return entry if entry is not None and is_active(entry, now) else None
 
 
 async def check_within_budget(db: Database, *, e164: str, budget_seconds: float,

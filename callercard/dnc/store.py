@@ -15,9 +15,13 @@ def _entry(doc: dict[str, Any]) -> DncEntry:
     return DncEntry(number=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
 
 
-async def get(db: Database, number: str) -> DncEntry | None:
-    doc = await db[DNC].find_one({"_id": number})
+def entry_of(doc: dict[str, Any] | None) -> DncEntry | None:
+    """The entry a ``dnc`` document holds (None: the number is not on the list)."""
     return _entry(doc) if doc else None
+
+
+async def get(db: Database, number: str) -> DncEntry | None:
+    return entry_of(await db[DNC].find_one({"_id": number}))
 
 
 async def put(db: Database, entry: DncEntry) -> None:

@@ -27,7 +27,8 @@ class ConcurrentChanges(Conflict):
     """Others kept changing the number's names for every attempt; the caller may retry."""
 
 
-def _state(doc: dict[str, Any] | None) -> HeardState:
+def state_of(doc: dict[str, Any] | None) -> HeardState:
+    """The names a ``heard_names`` document holds (none: nobody was ever confirmed on the number)."""
     if not doc:
         return HeardState()
     return HeardState(calls=tuple(Confirmation(**c) for c in doc.get("calls", [])),
@@ -42,7 +43,7 @@ def _document(e164: str, state: HeardState, *, rev: int, at: datetime) -> dict[s
 
 
 async def get(db: Database, e164: str) -> HeardState:
-    return _state(await db[HEARD_NAMES].find_one({"_id": e164}))
+    return state_of(await db[HEARD_NAMES].find_one({"_id": e164}))
 
 
 async def change(db: Database, e164: str, apply: Callable[[HeardState], HeardState], *,
@@ -51,7 +52,7 @@ async def change(db: Database, e164: str, apply: Callable[[HeardState], HeardSta
     argument itself means no change: nothing is written."""
     for _ in range(_ATTEMPTS):
         doc = await db[HEARD_NAMES].find_one({"_id": e164})
-        before = _state(doc)
+        before = state_of(doc)
         after = apply(before)
         if after is before:
             return before, after

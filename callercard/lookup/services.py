@@ -1,7 +1,8 @@
 """Resolving a number to its card: the card cache (MongoDB) in front of the ordered lookup sources.
 
 ``CardLookup`` is built once per process by its composition root. A lookup reads the number's cache entry, its
-``rev``, its call history and its do-not-call flag side by side (``_id`` reads only); a usable cached card is
+``rev``, its call history, its do-not-call flag and the names heard on it (``number_reads.py``: ``_id`` reads,
+together with the other lookups waiting where the store's ``$in`` uses the index); a usable cached card is
 answered at once (``lookup/store.py`` says when one is usable). Otherwise the sources are asked (``asking.py``):
 a lookup with a budget answers when it is up with what has come in, ``degraded`` naming the sources that had
 not, while the question runs on and caches the full card for the next lookup. Resolving is idempotent: again,
@@ -20,15 +21,18 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from callercard import phone
-from callercard.calls.store import recent_calls
+from callercard.calls.store import recent_calls_of
 from callercard.dnc import services as dnc_services
+from callercard.dnc import store as dnc_store
 from callercard.health import Health
-from callercard.heard_names import services as heard_names
+from callercard.heard_names import ranking
+from callercard.heard_names import store as heard_store
 from callercard.heard_names.ranking import merge_into_card
 from callercard.lookup import store as card_store
 from callercard.lookup.asking import SourceQuery
 from callercard.lookup.cards import Card, CardKind, SourceProblem, build_card
 from callercard.lookup.local_cache import LocalCardCache
+from callercard.lookup.number_reads import NumberReads
 from callercard.lookup.sources import TrackedSource
 from callercard.mongo import Database
 from callercard.phone import Number, NumberKind
@@ -47,8 +51,10 @@ class CardLookup:
     """Cards for numbers, from the card cache or the sources; one per process, shared by its lookups."""
 
     def __init__(self, *, db: Database, sources: Sequence[TrackedSource], mode: str, cache_life: CacheLife,
-                 local: LocalCardCache | None = None) -> None:
+                 local: LocalCardCache | None = None, reads: NumberReads | None = None) -> None:
         self._db = db
+        self._reads = reads or NumberReads(db)
+        self._writes = card_store.CardWrites(db)
         self._sources = list(sources)
         self._mode = mode
         self._life = cache_life
@@ -98,13 +104,17 @@ class CardLookup:
         e164 = number.e164
         loop = asyncio.get_running_loop()
         deadline = None if budget_seconds is None else loop.time() + budget_seconds
-        reads = asyncio.gather(card_store.read(self._db, e164), recent_calls(self._db, e164),
-                               dnc_services.active_entry(self._db, e164), heard_names.heard_on(self._db, e164))
+        reads = asyncio.ensure_future(self._reads.read(e164))
         # Python 3.11's gather, cancelled (the budget, or the call ended), keeps a CancelledError nobody reads, and
         # asyncio then logs it with a traceback: thousands a minute, most of an overloaded listener's log and CPU.
         reads.add_done_callback(_read_outcome)
-        cached, history, flagged, heard = await asyncio.wait_for(reads, budget_seconds)
-        found = card_store.usable(cached, sources=self.signature, now=datetime.now(UTC))
+        docs = await asyncio.wait_for(reads, budget_seconds)
+        now = datetime.now(UTC)
+        cached = card_store.Cached(docs.card_cache, int((docs.phone_entry or {}).get("rev", 0)))
+        history = recent_calls_of(docs.number_calls)
+        flagged = dnc_services.active_of(dnc_store.entry_of(docs.dnc), now)
+        heard = ranking.rank(heard_store.state_of(docs.heard_names), now=now)
+        found = card_store.usable(cached, sources=self.signature, now=now)
         until: datetime | None
         if found is not None:
             card, until = found[0].model_copy(update={"number": number.raw}), found[1]
@@ -143,8 +153,8 @@ class CardLookup:
         if life <= 0:
             return
         try:
-            await card_store.write(self._db, e164=query.e164, card=card, rev=query.rev, sources=self.signature,
-                                   built_at=now, expires_at=expires_at, replace=replace)
+            await self._writes.write(card_store.entry(e164=query.e164, card=card, rev=query.rev, sources=self.signature,
+                                                      built_at=now, expires_at=expires_at), replace=replace)
         except PyMongoError as error:  # the card was answered; only the next lookup pays for this
             log.warning("card of %s not cached: %s", query.e164, type(error).__name__)
 
