@@ -10,7 +10,9 @@
 
 FERRETDB2_TARBALL=ferretdb2-documentdb-pg15-debian12-amd64.tar.gz
 FERRETDB2_STATE="$STATE/ferretdb2"
-FERRETDB2_PG_PORT=$((MONGO_PORT + 10000))
+# Below the kernel's ephemeral range (32768-60999 here): at the Mongo port + 10000 a busy test run's outgoing
+# connections took the port as their own end now and then, and PostgreSQL failed with "Address already in use".
+FERRETDB2_PG_PORT=$((MONGO_PORT - 10000))
 # The stack's extensions were built against this PostgreSQL (older servers lack symbols they use).
 FERRETDB2_POSTGRESQL=15.20-0+deb12u1
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -100,13 +102,14 @@ start_ferretdb2() {
   if port_open "$MONGO_PORT"; then
     pid_alive "$FERRETDB2_STATE/ferretdb.pid" \
       || die "port $MONGO_PORT is taken by a store this checkout did not start (another checkout's services?); stop it first"
-    if ferretdb2_ok; then log "ferretdb2 already up on $MONGO_PORT"; return; fi
-    log "ferretdb2 on $MONGO_PORT does not answer (its PostgreSQL stopped?); restarting it"
+    if ferretdb2_ok && port_open "$FERRETDB2_PG_PORT"; then log "ferretdb2 already up on $MONGO_PORT"; return; fi
+    log "ferretdb2 on $MONGO_PORT does not answer, or its PostgreSQL is not on $FERRETDB2_PG_PORT (started by an" \
+      "older version of this script); restarting it"
     stop_ferretdb2
   fi
   # A PostgreSQL left running without its FerretDB (FerretDB killed) would make the stack's start fail.
   pg_running && as_postgres "$PG_BIN/pg_ctl" -D "$FERRETDB2_STATE/pg" -m fast -w stop >/dev/null
-  port_open "$FERRETDB2_PG_PORT" && die "port $FERRETDB2_PG_PORT (ferretdb2's PostgreSQL: the Mongo port + 10000)" \
+  port_open "$FERRETDB2_PG_PORT" && die "port $FERRETDB2_PG_PORT (ferretdb2's PostgreSQL: the Mongo port - 10000)" \
     "is taken by a process this checkout did not start; stop it, or move every port with CALLERCARD_PORT_OFFSET"
   mkdir -p "$FERRETDB2_STATE"
   # The stack hands its own folder to the postgres user; everything above it must let that user through.

@@ -26,7 +26,7 @@ STATE = ROOT / "var" / "fresh"
 TARBALL = "ferretdb2-documentdb-pg15-debian12-amd64.tar.gz"
 FRESH_OFFSET = 3  # the fresh profile's place in the services script's port table
 MONGO_PORT = 27027 + FRESH_OFFSET + int(os.environ.get("CALLERCARD_PORT_OFFSET", "0"))
-POSTGRESQL_PORT = MONGO_PORT + 10000
+POSTGRESQL_PORT = MONGO_PORT - 10000  # scripts/lib/ferretdb2.sh
 
 
 def services(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

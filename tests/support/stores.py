@@ -73,8 +73,8 @@ def create_product_indexes(client: MongoClient, database: str) -> None:
 async def analyze_ferretdb2(mongo_url: str) -> None:
     """PostgreSQL's ``ANALYZE`` on the ferretdb2 store behind ``mongo_url``: the table statistics its autovacuum
     gathers within minutes in production, now, so a query plan is checked on them too. The services script
-    starts that PostgreSQL on the Mongo port + 10000 and trusts local connections (scripts/lib/ferretdb2.sh)."""
-    port = int(mongo_url.rstrip("/").rsplit(":", 1)[1]) + 10000
+    starts that PostgreSQL on the Mongo port - 10000 and trusts local connections (scripts/lib/ferretdb2.sh)."""
+    port = int(mongo_url.rstrip("/").rsplit(":", 1)[1]) - 10000
     connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
     try:
         await connection.execute("ANALYZE")
