@@ -276,6 +276,24 @@ def by_what(text: str, metric: str) -> dict[str, float]:
     return values
 
 
+def histogram(text: str, metric: str, labels: str) -> dict[str, float]:
+    """A histogram's cumulative bucket counts by ``le``, for the series whose labels include ``labels``
+    (e.g. ``event="ringing"``), from the Prometheus text of a metrics port."""
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(metric + "_bucket{") and labels in line:
+            series, _, value = line.rpartition(" ")
+            counts[series.split('le="', 1)[1].split('"', 1)[0]] = float(value)
+    return counts
+
+
+def within(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Over a stretch (``after`` less ``before``): the share of observations within each bucket's bound, in ms."""
+    total = after.get("+Inf", 0.0) - before.get("+Inf", 0.0)
+    return {f"{float(le) * 1000:g}": round((count - before.get(le, 0.0)) / total, 4)
+            for le, count in after.items() if le != "+Inf"} if total else {}
+
+
 async def round_trips(http: Any, url: str) -> dict[str, dict[str, float]]:
     """Per kind of request that goes together (``callercard.together``): round trips, items, items per trip."""
     try:

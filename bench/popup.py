@@ -51,6 +51,7 @@ from bench.common import (
     cpu_seconds,
     describe_store,
     fresh_state,
+    histogram,
     machine,
     py_spy,
     round_trips,
@@ -62,6 +63,7 @@ from bench.common import (
     store_argument,
     summary_ms,
     top_frames,
+    within,
     write_result,
 )
 from bench.loadpbx import CallPlan, LoadPbx
@@ -232,6 +234,15 @@ async def failing_endpoint(how: str) -> tuple[asyncio.Server, str]:
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
 
 
+async def ringing_published(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The listener's own part of the popup latency (``callercard_popup_publish_seconds``: the AMI event read to
+    Centrifugo's acceptance) for ``ringing``, as cumulative bucket counts."""
+    try:
+        return histogram((await http.get(url)).text, "callercard_popup_publish_seconds", 'event="ringing"')
+    except httpx.HTTPError:  # reported as unknown rather than failing the run
+        return {}
+
+
 def customers_e164(number: str) -> str:
     return "+7" + number[1:] if number.startswith("8") else number
 
@@ -309,6 +320,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             first_seq = len(floor_sent) + 1
             floor = asyncio.create_task(floor_loop(cent, floor_page, args.floor_rate, stop, floor_sent, floor_errors))
             trips0 = await round_trips(metrics_http, metrics_url)
+            published0 = await ringing_published(metrics_http, metrics_url)
             cpu0, t0, sent0 = cpu_seconds(listener.pid), time.perf_counter(), pbx.sent
             profiler = None
             if args.profile and rate == args.profile_rate:
@@ -338,6 +350,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await floor
             cpu = cpu_seconds(listener.pid) - cpu0
             trips = round_trips_since(trips0, await round_trips(metrics_http, metrics_url))
+            published = within(published0, await ringing_published(metrics_http, metrics_url))
             if profiler is not None:
                 profiler.wait(timeout=60)
             built = card_build_times(env, [customers_e164(p.number) for p in plans])
@@ -361,6 +374,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "ami_messages_per_call": round((pbx.sent - sent0) / len(plans), 1),
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
                      "listener_rss_mib": round(rss_mib(listener.pid), 1), "round_trips": trips,
+                     "listener_ringing_published_within_ms": published,
                      "machine_end": machine()}
             if profiler is not None:
                 phase["listener_profile"] = top_frames(profile_path)

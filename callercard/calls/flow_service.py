@@ -152,34 +152,19 @@ class CallFlowService:
 
     async def _carry_out(self, effects: Effects) -> None:
         received = effects.received_at if effects.received_at is not None else time.monotonic()
-        for notice in effects.notices:
-            if self._stale_ringing(notice, received):
-                log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
-                            notice.agent_id, time.monotonic() - received)
-                self._events.notice(notice, direction=notice.direction, card=None)
-                continue
-            if notice.event is CardEvent.CARD and not self._on_screen(notice):
-                continue  # the call left the agent's screen before its card was found
-            direction = notice.direction
-            if direction == "internal" and not self.settings.internal_call_popups:
-                continue
-            card = await self._card(notice.call_id)
-            if notice.event in _SHOWING_A_CARD and not await self._kept(effects):
-                continue
-            shown = replace(notice, call_id=self.public_id(notice.call_id)) if self.pbx else notice
-            if await self._notifier.notify(shown, direction=direction, card=card,
-                                           still_wanted=functools.partial(self._still_wanted, notice, received)):
-                metrics.POPUP_PUBLISH_SECONDS.labels(notice.event.value).observe(time.monotonic() - received)
-            else:
-                metrics.CARD_EVENTS_FAILED.labels(notice.event.value).inc()
-            if not self._stale_ringing(notice, received):  # dropped while retrying: not on the agent's screen
-                await self._remember_screen(shown, direction=direction, card=card)
-            self._events.notice(notice, direction=direction, card=card)  # after the popup: it never waits
-            awaited = (notice.call_id, notice.agent_id)
-            if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
-                    and awaited not in self._card_awaited:
-                self._card_awaited.add(awaited)
-                self._spawn(self._card_when_found(notice))
+        # Each agent's card events in order, different agents' side by side: a ring-all's second phone used to wait
+        # for the first one's popup to be kept, published and remembered (most of the p99 at 50 calls/s).
+        per_agent: dict[str, list[tuple[int, Notice]]] = {}
+        for index, notice in enumerate(effects.notices):
+            per_agent.setdefault(notice.agent_id, []).append((index, notice))
+        shown: dict[int, dict[str, Any] | None] = {}
+        outcomes = await asyncio.gather(*(self._show(notices, effects, received, shown)
+                                          for notices in per_agent.values()), return_exceptions=True)
+        for failed in (outcome for outcome in outcomes if isinstance(outcome, BaseException)):
+            log.error("call effects: card events failed; the rest went on", exc_info=failed)
+        for index, notice in enumerate(effects.notices):  # for other systems in the PBX's order, after the popups
+            if index in shown:
+                self._events.notice(notice, direction=notice.direction, card=shown[index])
         for call in effects.finished:
             record = self._record(call)
             self.outbox.put(RECORD_CALL, [record], {})
@@ -189,6 +174,39 @@ class CallFlowService:
             self._card_late.discard(call.call_id)
             if task is not None and not task.done():
                 task.cancel()
+
+    async def _show(self, notices: list[tuple[int, Notice]], effects: Effects, received: float,
+                    shown: dict[int, dict[str, Any] | None]) -> None:
+        """One agent's card events of ``effects``, in order; ``shown`` gets each one's card (None: no card)."""
+        for index, notice in notices:
+            if self._stale_ringing(notice, received):
+                log.warning("call %s: ringing for %s dropped: %.1f s late and the ring is over", notice.call_id,
+                            notice.agent_id, time.monotonic() - received)
+                shown[index] = None
+                continue
+            if notice.event is CardEvent.CARD and not self.tracker.on_screen(notice.call_id, notice.agent_id):
+                continue  # the call left the agent's screen before its card was found
+            direction = notice.direction
+            if direction == "internal" and not self.settings.internal_call_popups:
+                continue
+            card = await self._card(notice.call_id)
+            if notice.event in _SHOWING_A_CARD and not await self._kept(effects):
+                continue
+            public = replace(notice, call_id=self.public_id(notice.call_id)) if self.pbx else notice
+            if await self._notifier.notify(public, direction=direction, card=card,
+                                           still_wanted=functools.partial(self._still_wanted, notice, received)):
+                metrics.POPUP_PUBLISH_SECONDS.labels(notice.event.value).observe(time.monotonic() - received)
+            else:
+                metrics.CARD_EVENTS_FAILED.labels(notice.event.value).inc()
+            # Not when dropped while retrying: it is not on the agent's screen.
+            if self._screens is not None and not self._stale_ringing(notice, received):
+                await self._screens.remember(public, direction=direction, card=card)
+            shown[index] = card
+            awaited = (notice.call_id, notice.agent_id)
+            if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
+                    and awaited not in self._card_awaited:
+                self._card_awaited.add(awaited)
+                self._spawn(self._card_when_found(notice))
 
     async def _kept(self, effects: Effects) -> bool:
         """Before a popup opens the call is kept in Redis (``shown_gate``); False: lease lost. Redis down: shown."""
@@ -214,23 +232,6 @@ class CallFlowService:
             self._chain(shown.call_id, Effects(notices=[replace(shown, event=CardEvent.CARD)]))
         finally:
             self._card_awaited.discard((shown.call_id, shown.agent_id))
-
-    def _on_screen(self, notice: Notice) -> bool:
-        """Whether the agent's leg that ``notice`` is about still rings or is answered."""
-        call = self.tracker.calls.get(notice.call_id)
-        return call is not None and any(
-            leg.agent_id == notice.agent_id and leg.state is not LegState.DONE for leg in call.legs.values())
-
-    async def _remember_screen(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
-        if self._screens is None:
-            return
-        try:
-            await asyncio.wait_for(self._screens.update(notice, direction=direction, card=card), 0.5)
-        except LeaseLost:
-            return  # this listener is no longer the active one: its successor keeps the screens
-        except (RedisError, OSError, TimeoutError) as error:
-            log.warning("call %s: screen of %s not saved (the popup went out; a reload will miss it): %s",
-                        notice.call_id, notice.agent_id, error)
 
     def _still_wanted(self, notice: Notice, received: float) -> bool:
         return not self._stale_ringing(notice, received)

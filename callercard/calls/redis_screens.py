@@ -9,17 +9,21 @@ stay stuck if an end was lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from callercard.calls.notifier import card_event
 from callercard.calls.state import CardEvent, Notice
-from callercard.lease import Lease
+from callercard.lease import Lease, LeaseLost
 from callercard.pbxs import DEFAULT_PBX
 
+log = logging.getLogger(__name__)
 SCREEN_TTL_SECONDS = 6 * 3600
 _CLOSING = (CardEvent.ENDED, CardEvent.DISMISSED)
 
@@ -64,6 +68,16 @@ class Screens:
         stored = {"payload": payload, "channel": notice.channel, "pbx": self._pbx or DEFAULT_PBX}
         await self._write([["HSET", key, notice.call_id, json.dumps(stored)],
                            ["EXPIRE", key, SCREEN_TTL_SECONDS]], key)
+
+    async def remember(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
+        """``update`` within half a second, never raising: the popup went out already."""
+        try:
+            await asyncio.wait_for(self.update(notice, direction=direction, card=card), 0.5)
+        except LeaseLost:
+            return  # this listener is no longer the active one: its successor keeps the screens
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("call %s: screen of %s not saved (the popup went out; a reload will miss it): %s",
+                        notice.call_id, notice.agent_id, error)
 
     async def _write(self, commands: list[list[str | int]], key: str) -> None:
         if self._lease is not None:

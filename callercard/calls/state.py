@@ -213,6 +213,12 @@ class CallTracker:
         return [Notice(leg.agent_id, CardEvent.ENDED, call_id, leg.queue, at, reason, leg_id=leg_id,
                        direction=self._direction(call_id))]
 
+    def on_screen(self, call_id: str, agent_id: str) -> bool:
+        """Whether the agent's leg of the call still rings or is answered."""
+        call = self.calls.get(call_id)
+        return call is not None and any(leg.agent_id == agent_id and leg.state is not LegState.DONE
+                                        for leg in call.legs.values())
+
     def leg(self, call_id: str, leg_id: str) -> Leg | None:
         return self._leg(call_id, leg_id)
 
