@@ -1,4 +1,4 @@
-"""The flow service's order of card events: what waits for what, and what each event carries.
+"""The flow service's card events: what each carries.
 
 A card event carries its call's direction even when it goes out after the tracker forgot the call. Each call's card
 events go out in order, each after the one before; meanwhile the AMI loop keeps going. A colleague
@@ -24,17 +24,15 @@ T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 class HeldPublisher:
-    """Stands in for Centrifugo: the first publication (or each of ``held_agent``'s) waits until ``release``."""
+    """Stands in for Centrifugo: the first publication waits until ``release`` is set."""
 
-    def __init__(self, held_agent: str | None = None) -> None:
+    def __init__(self) -> None:
         self.release = asyncio.Event()
         self.sent: list[tuple[str, str, str, str | None]] = []
-        self._held_agent = held_agent
 
     async def notify(self, notice: Notice, *, direction: str, card: dict[str, Any] | None,
                      still_wanted: StillWanted | None = None) -> bool:
-        held = notice.agent_id == self._held_agent if self._held_agent else not self.sent
-        if held and not self.release.is_set():
+        if not self.sent and not self.release.is_set():
             await self.release.wait()
         self.sent.append((notice.agent_id, notice.event.value, direction, (card or {}).get("kind")))
         return True
@@ -77,26 +75,3 @@ async def test_the_events_of_an_internal_call_stay_internal_after_the_tracker_fo
                               ("boris", "answered", "internal", "internal"),
                               ("boris", "ended", "internal", "internal")]
 
-
-async def test_a_ring_alls_second_phone_does_not_wait_for_the_first_ones_popup() -> None:
-    tracker, publisher = CallTracker(), HeldPublisher(held_agent="anna")
-    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
-                              queue=Worker())
-    running = asyncio.create_task(service.run())
-    try:
-        tracker.enter(call_id="c2", number="+74951234567", at=T0)
-        rings = [*tracker.ring(call_id="c2", leg_id="PJSIP/201", agent_id="anna", queue="support", at=T0),
-                 *tracker.ring(call_id="c2", leg_id="PJSIP/202", agent_id="boris", queue="support", at=T0)]
-        service.submit(Effects(notices=rings, cards=[("c2", {"kind": "known"})]))
-        await sent(publisher, 1)  # Anna's is held at Centrifugo: Boris's goes meanwhile
-        assert publisher.sent == [("boris", "ringing", "inbound", "known")]
-        publisher.release.set()
-        await sent(publisher, 2)
-        service.submit(Effects(notices=tracker.answer(call_id="c2", leg_id="PJSIP/202", at=T0 + timedelta(seconds=3))))
-        await sent(publisher, 4)
-    finally:
-        running.cancel()
-    assert publisher.sent[1] == ("anna", "ringing", "inbound", "known")
-    # One call's later events wait for its earlier ones; within one event, each agent's in order.
-    assert publisher.sent[2:] == [("boris", "answered", "inbound", "known"),
-                                  ("anna", "dismissed", "inbound", "known")]
