@@ -149,7 +149,9 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20d_listener_100k", "waiting records kept a field each, saves not cancelled, webhook list 60 s"),
                 ("i20e_listener_100k", "final: + lease renewed from a thread, webhook list as last read"),
                 *((f"i20f_listener_{side}_{n}", f"3 Dec {side} requests went together, run {n}")
-                  for n in (1, 2) for side in ("before", "after")))
+                  for n in (1, 2) for side in ("before", "after")),
+                ("i20g_listener_before_1", "3 Dec (2nd) before lookups went together"),
+                ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),
@@ -159,7 +161,17 @@ I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental s
              ("i20f_popup_profiled_100", "3 Dec final main, py-spy on the listener at 100 calls/s"),
              ("i20f_popup_100_alone", "3 Dec final main, 100 calls/s alone (the control of the next row)"),
              ("i20f_popup_100_slots48", ("3 Dec, bench-only setting LISTENER_LOOKUPS_AT_ONCE=48 (ships 16), "
-                                         "100 calls/s alone")))
+                                         "100 calls/s alone")),
+             *((f"i20g_popup_{side}_{n}", f"3 Dec (2nd) {side} lookups went together, run {n}")
+               for n in (1, 2) for side in ("before", "after")),
+             ("i20g_popup_100_slots16", "3 Dec (2nd) lookups together, 100 calls/s alone (control of the next row)"),
+             ("i20g_popup_100_slots64", ("3 Dec (2nd) lookups together, bench-only setting "
+                                         "LISTENER_LOOKUPS_AT_ONCE=64 (ships 16), 100 calls/s alone")),
+             ("i20g_popup_100_cpu", "3 Dec (2nd) lookups together, 100 calls/s alone, CPU per process sampled"),
+             ("i20g_popup_50_split", "3 Dec (2nd) lookups together, 50 calls/s alone, the listener's share recorded"),
+             *((f"i20g_popup_side_by_side_{n}", f"3 Dec (2nd) agents' events side by side (reverted), run {n}")
+               for n in (1, 2)),
+             ("i20g_popup_main", "3 Dec (2nd) final main"))
 
 
 def _backlog_peaks(cost: dict[str, Any]) -> str:
