@@ -153,7 +153,7 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20g_listener_before_1", "3 Dec (2nd) before lookups went together"),
                 ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
-              ("i20c_lookup_api", "final"))
+              ("i20c_lookup_api", "final"), ("i20g_lookup_api", "3 Dec (2nd), lookups read together"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),
              *((f"i20f_popup_{side}_{n}", f"3 Dec {side} requests went together, run {n}")
                for n in (1, 2, 3) for side in ("before", "after")),
@@ -255,15 +255,15 @@ def issue20_rows() -> list[str]:
                        f"{sat['degraded'] + one['degraded']}{throughput} | {_load_text(lookup)} |")
             out.append(f"| lookup {phase} p99 at 1 conn ({name}) | {one['percentiles_ms']['99']:.2f} ms at "
                        f"{lookup['accounts']:,} accounts | ≤ {limit} ms at 1M accounts | not measured at 1M | |")
-    return out + _i20_scale_rows()
+    return out + _i20_scale_rows() + _i20_scale_rows("i20g_scale")
 
 
-def _i20_scale_rows() -> list[str]:
+def _i20_scale_rows(name: str = "i20c_scale") -> list[str]:
     """Lookups at 1M accounts on the indexed store, and their p99 against the 10k base's in the same run."""
-    if (scale := _load("i20c_scale")) is None:
+    if (scale := _load(name)) is None:
         return []
     store = _store(scale)
-    out = [f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) (i20c_scale, {store}) | "
+    out = [f"| import {run['accounts']:,} accounts ({run['numbers']:,} numbers) ({name}, {store}) | "
            f"{run['import_s']} s, {run['rows_per_s']:,.0f} rows/s | — | — | {_load_text(scale)} |"
            for run in scale["imports"]]
     for lookup in scale["lookups"]:
@@ -271,7 +271,7 @@ def _i20_scale_rows() -> list[str]:
             one = lookup["phases"][f"{phase}_1conn"]
             p99 = one["percentiles_ms"]["99"]
             big = lookup["accounts"] >= 1_000_000
-            out.append(f"| lookup {phase} p99 at 1 conn, {lookup['accounts']:,} accounts (i20c_scale, {store}) "
+            out.append(f"| lookup {phase} p99 at 1 conn, {lookup['accounts']:,} accounts ({name}, {store}) "
                        f"| {p99:.2f} ms (p50 {one['percentiles_ms']['50']:.2f}); degraded {one['degraded']}/"
                        f"{one['requests']} | {f'≤ {limit} ms at 1M accounts' if big else '—'} | "
                        f"{('yes' if p99 <= limit and not one['degraded'] else 'no') if big else '—'} | |")
@@ -280,7 +280,7 @@ def _i20_scale_rows() -> list[str]:
         for key, conns in ((phase, f"{large['connections']} conns"), (f"{phase}_1conn", "1 conn")):
             ratio = large["phases"][key]["percentiles_ms"]["99"] / small["phases"][key]["percentiles_ms"]["99"]
             out.append(f"| lookup {phase} p99, {large['accounts']:,} / {small['accounts']:,} accounts, {conns} "
-                       f"(i20c_scale) | {large['phases'][key]['percentiles_ms']['99']:.2f} / "
+                       f"({name}) | {large['phases'][key]['percentiles_ms']['99']:.2f} / "
                        f"{small['phases'][key]['percentiles_ms']['99']:.2f} ms = {ratio:.2f}× | ≤ 1.5× | "
                        f"{'yes' if ratio <= 1.5 else 'no'} | |")
     return out
