@@ -8,7 +8,7 @@ from pymongo.errors import PyMongoError
 
 from callercard.customers import store as customers_store
 from callercard.lookup.sources import FoundAccount, SourceFailed
-from callercard.mongo import ACCOUNTS, PHONE_INDEX, Database, InQueries
+from callercard.mongo import ACCOUNTS, PHONE_INDEX, Database, InQueries, find_in
 from callercard.together import Together
 
 
@@ -58,13 +58,11 @@ class AccountsSource:
             asks[0].found = await self._read_alone(asks[0].e164)
             return [None]
         wanted = list(dict.fromkeys(ask.e164 for ask in asks))
-        entries = {doc["_id"]: doc.get("accounts", []) async for doc in
-                   self._db[PHONE_INDEX].find({"_id": {"$in": wanted}}, {"accounts": 1})}
-        account_ids = list(dict.fromkeys(account for ids in entries.values() for account in ids))
-        accounts = {doc["_id"]: doc async for doc in self._db[ACCOUNTS].find({"_id": {"$in": account_ids}})} \
-            if account_ids else {}
+        entries = await find_in(self._db[PHONE_INDEX], wanted, projection={"accounts": 1})
+        of_number = {e164: entry.get("accounts", []) for e164, entry in entries.items()}
+        accounts = await find_in(self._db[ACCOUNTS], list(dict.fromkeys(a for ids in of_number.values() for a in ids)))
         for ask in asks:
-            ask.found = [accounts[account] for account in entries.get(ask.e164, []) if account in accounts]
+            ask.found = [accounts[account] for account in of_number.get(ask.e164, []) if account in accounts]
         return [None] * len(asks)
 
     async def probe(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callercard.calls.store import RECENT_CALLS_PROJECTION
-from callercard.mongo import CARD_CACHE, DNC, HEARD_NAMES, NUMBER_CALLS, PHONE_INDEX, Database, InQueries
+from callercard.mongo import CARD_CACHE, DNC, HEARD_NAMES, NUMBER_CALLS, PHONE_INDEX, Database, InQueries, find_in
 from callercard.together import Together
 
 Document = dict[str, Any]
@@ -70,10 +70,8 @@ class NumberReads:
             asks[0].found = await self._read_alone(asks[0].e164)
             return [None]
         wanted = list(dict.fromkeys(ask.e164 for ask in asks))
-        per_collection = await asyncio.gather(*(self._find(name, wanted, projection) for name, projection in _READS))
+        per_collection = await asyncio.gather(*(find_in(self._db[name], wanted, projection=projection)
+                                                for name, projection in _READS))
         for ask in asks:
             ask.found = NumberDocuments(*(documents.get(ask.e164) for documents in per_collection))
         return [None] * len(asks)
-
-    async def _find(self, name: str, wanted: list[str], projection: dict[str, int] | None) -> dict[str, Document]:
-        return {doc["_id"]: doc async for doc in self._db[name].find({"_id": {"$in": wanted}}, projection)}
