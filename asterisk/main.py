@@ -25,7 +25,7 @@ from asterisk.event_filter import LISTENER_EVENTS, filter_action
 from asterisk.events import AmiCallFlow
 from asterisk.listener import AmiEvents, refresh_devices_forever
 from asterisk.live_calls import LiveCalls
-from callercard import centrifugo, metrics, mongo, redis_state
+from callercard import centrifugo, gc_pauses, metrics, mongo, redis_state
 from callercard.agents.store import DeviceMap
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.notifier import CardNotifier
@@ -102,6 +102,7 @@ async def run(settings: Settings) -> None:
     if settings.listener_metrics_port:
         metrics.serve(settings.listener_metrics_port)
     await me.devices.refresh(force=True)
+    gc_pauses.measure()
     background = [asyncio.create_task(me.report_forever()), asyncio.create_task(refresh_devices_forever(me.devices))]
     try:
         while True:

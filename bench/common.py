@@ -287,6 +287,35 @@ def histogram(text: str, metric: str, labels: str) -> dict[str, float]:
     return counts
 
 
+def gc_pauses(text: str) -> dict[str, dict[str, float]]:
+    """``callercard_gc_pause_seconds`` per generation: how many collections, their total and the share of them
+    over 10 ms, from the Prometheus text of a metrics port."""
+    out: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        if line.startswith("callercard_gc_pause_seconds_") and 'generation="' in line:
+            series, _, value = line.rpartition(" ")
+            generation = series.split('generation="', 1)[1].split('"', 1)[0]
+            entry = out.setdefault(generation, {"count": 0.0, "total_ms": 0.0, "within_10ms": 0.0})
+            if series.startswith("callercard_gc_pause_seconds_count"):
+                entry["count"] = float(value)
+            elif series.startswith("callercard_gc_pause_seconds_sum"):
+                entry["total_ms"] = float(value) * 1000
+            elif 'le="0.01"' in series:
+                entry["within_10ms"] = float(value)
+    return out
+
+
+def gc_pauses_since(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Collections over a stretch, per generation: count, total ms, and how many took over 10 ms."""
+    out: dict[str, Any] = {}
+    for generation, now in sorted(after.items()):
+        was = before.get(generation, {})
+        count = now["count"] - was.get("count", 0.0)
+        out[generation] = {"count": int(count), "total_ms": round(now["total_ms"] - was.get("total_ms", 0.0), 1),
+                           "over_10ms": int(count - (now["within_10ms"] - was.get("within_10ms", 0.0)))}
+    return out
+
+
 def within(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """Over a stretch (``after`` less ``before``): the share of observations within each bucket's bound, in ms."""
     total = after.get("+Inf", 0.0) - before.get("+Inf", 0.0)

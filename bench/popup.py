@@ -51,6 +51,8 @@ from bench.common import (
     cpu_seconds,
     describe_store,
     fresh_state,
+    gc_pauses,
+    gc_pauses_since,
     histogram,
     machine,
     py_spy,
@@ -243,6 +245,14 @@ async def ringing_published(http: httpx.AsyncClient, url: str) -> dict[str, floa
         return {}
 
 
+async def listener_gc(http: httpx.AsyncClient, url: str) -> dict[str, dict[str, float]]:
+    """The listener's garbage collections so far (``callercard_gc_pause_seconds``), per generation."""
+    try:
+        return gc_pauses((await http.get(url)).text)
+    except httpx.HTTPError:  # reported as unknown rather than failing the run
+        return {}
+
+
 def customers_e164(number: str) -> str:
     return "+7" + number[1:] if number.startswith("8") else number
 
@@ -321,6 +331,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             floor = asyncio.create_task(floor_loop(cent, floor_page, args.floor_rate, stop, floor_sent, floor_errors))
             trips0 = await round_trips(metrics_http, metrics_url)
             published0 = await ringing_published(metrics_http, metrics_url)
+            collected0 = await listener_gc(metrics_http, metrics_url)
             cpu0, t0, sent0 = cpu_seconds(listener.pid), time.perf_counter(), pbx.sent
             profiler = None
             if args.profile and rate == args.profile_rate:
@@ -351,6 +362,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu = cpu_seconds(listener.pid) - cpu0
             trips = round_trips_since(trips0, await round_trips(metrics_http, metrics_url))
             published = within(published0, await ringing_published(metrics_http, metrics_url))
+            collected = gc_pauses_since(collected0, await listener_gc(metrics_http, metrics_url))
             if profiler is not None:
                 profiler.wait(timeout=60)
             built = card_build_times(env, [customers_e164(p.number) for p in plans])
@@ -374,7 +386,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "ami_messages_per_call": round((pbx.sent - sent0) / len(plans), 1),
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
                      "listener_rss_mib": round(rss_mib(listener.pid), 1), "round_trips": trips,
-                     "listener_ringing_published_within_ms": published,
+                     "listener_ringing_published_within_ms": published, "listener_gc_pauses": collected,
                      "machine_end": machine()}
             if profiler is not None:
                 phase["listener_profile"] = top_frames(profile_path)

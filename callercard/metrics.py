@@ -35,6 +35,9 @@ LISTENER_BACKLOG = Gauge("callercard_listener_backlog", "What waits in the activ
 # Requests that pile up go together (callercard.together): items ÷ round trips is how many each carried.
 ROUND_TRIPS = Counter("callercard_round_trips_total", "Requests sent for what piled up, by what they carry", ["what"])
 ROUND_TRIP_ITEMS = Counter("callercard_round_trip_items_total", "What those requests carried, by what", ["what"])
+# Each garbage collection stops the process's event loop (callercard.gc_pauses): full ones are what to watch.
+GC_PAUSE_SECONDS = Histogram("callercard_gc_pause_seconds", "Garbage collections, by generation", ["generation"],
+                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
 TAKEOVERS = Counter("callercard_listener_takeovers_total", "Times this listener became the active one", ["pbx"])
 
 
