@@ -102,7 +102,7 @@ async def run(settings: Settings) -> None:
     if settings.listener_metrics_port:
         metrics.serve(settings.listener_metrics_port)
     await me.devices.refresh(force=True)
-    gc_pauses.measure()
+    gc_pauses.settle()  # its clients and imports, built: no collection walks them again
     background = [asyncio.create_task(me.report_forever()), asyncio.create_task(refresh_devices_forever(me.devices))]
     try:
         while True:

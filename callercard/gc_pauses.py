@@ -31,3 +31,11 @@ def measure() -> None:
     """Measure each collection's pause from now on (idempotent)."""
     if _timed not in gc.callbacks:
         gc.callbacks.append(_timed)
+
+
+def settle() -> None:
+    """Freeze what the process holds now (call it once the process is built, before it serves) and measure pauses
+    from here. Calling it again also freezes what was built in between."""
+    gc.collect()
+    gc.freeze()
+    measure()
