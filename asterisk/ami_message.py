@@ -40,8 +40,16 @@ def header_lines(text: str) -> Iterator[tuple[str, str]]:
 
 
 def parse_headers(text: str) -> dict[str, str]:
-    """The headers of one message; a repeated header keeps its last value."""
-    return dict(header_lines(text))
+    """The headers of one message; a repeated header keeps its last value.
+
+    ``header_lines``'s rules in one loop (the listener's hottest code: every event it keeps): splitting on
+    ``\n`` alone is the same split, since the ``\r`` before it is white space the strip removes."""
+    headers: dict[str, str] = {}
+    for line in text.split("\n"):
+        name, colon, value = line.partition(":")
+        if colon and (name := name.strip()):
+            headers[name] = value.strip()
+    return headers
 
 
 class MessageStream:

@@ -46,6 +46,12 @@ def test_a_header_is_name_colon_value_without_surrounding_white_space_and_other_
     assert parse_headers(text) == {"Event": "Hangup", "Cause": "16", "Url": "http://x/y"}
 
 
+def test_lines_end_in_a_newline_with_or_without_a_carriage_return_and_a_lone_one_stays_in_its_value() -> None:
+    text = "Event: Hangup\nCause: 16\r\nCallerIDName: A\rB\r\n\u2028Note: x\u2028y\n"
+    assert parse_headers(text) == dict(header_lines(text)) == {
+        "Event": "Hangup", "Cause": "16", "CallerIDName": "A\rB", "Note": "x\u2028y"}
+
+
 def test_messages_end_at_an_empty_line_however_the_bytes_arrive() -> None:
     raw = ("Event: Newchannel\r\nCallerIDName: Иван Петров\r\n\r\n\r\n\r\n"
            "Event: Hangup\nUniqueid: 1.1\n\nEvent: Part").encode()
