@@ -79,6 +79,8 @@ class CallFlowService:
 
     def submit(self, effects: Effects) -> None:
         """Queue effects; never blocks, never raises."""
+        if not (effects.notices or effects.lookups or effects.finished or effects.cards):
+            return  # most PBX events neither show a card nor end a call: nothing to carry out, nothing to wake
         if effects.received_at is None:
             effects.received_at = time.monotonic()
         for call in effects.finished:
@@ -143,7 +145,7 @@ class CallFlowService:
             del self._chains[call_id]
 
     async def _after(self, previous: asyncio.Task[None] | None, call_id: str, effects: Effects) -> None:
-        if previous is not None:
+        if previous is not None and not previous.done():  # (asyncio.wait would still cost a turn of the loop)
             await asyncio.wait({previous})  # its outcome is its own business: it logs its failures
         try:
             await self._carry_out(effects)
@@ -203,8 +205,10 @@ class CallFlowService:
         """Before a popup opens the call is kept in Redis (``shown_gate``); False: lease lost. Redis down: shown."""
         if self._shown_gate is None or effects.state_seq is None:
             return True
+        # asyncio.timeout, not wait_for: a call already kept goes on without a task and two turns of the loop.
         try:
-            await asyncio.wait_for(self._shown_gate(effects.state_seq), 0.5)
+            async with asyncio.timeout(0.5):
+                await self._shown_gate(effects.state_seq)
         except LeaseLost:
             return False
         except (RedisError, OSError, TimeoutError) as error:
@@ -270,8 +274,9 @@ class CallFlowService:
             return None
         if call_id in self._card_late:
             return task.result() if card_prefetch.found(task) else {"pending": True}
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.settings.lookup_budget_seconds)
+        try:  # a card found already is taken at once (wait_for would spend a turn of the loop on it)
+            async with asyncio.timeout(self.settings.lookup_budget_seconds):
+                return await asyncio.shield(task)
         except TimeoutError:
             self._card_late.add(call_id)
             return {"pending": True}
