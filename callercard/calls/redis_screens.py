@@ -72,7 +72,8 @@ class Screens:
     async def remember(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
         """``update`` within half a second, never raising: the popup went out already."""
         try:
-            await asyncio.wait_for(self.update(notice, direction=direction, card=card), 0.5)
+            async with asyncio.timeout(0.5):  # in this task: no task of its own per card event (wait_for's)
+                await self.update(notice, direction=direction, card=card)
         except LeaseLost:
             return  # this listener is no longer the active one: its successor keeps the screens
         except (RedisError, OSError, TimeoutError) as error:
