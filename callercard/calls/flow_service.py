@@ -91,7 +91,8 @@ class CallFlowService:
         """What waits in memory now (``callercard_listener_backlog``): each must stay bounded under overload."""
         return {"effects": self._queue.qsize(), "calls_with_effects": len(self._chains), "cards": len(self._cards),
                 "lookups": sum(not task.done() for task in self._cards.values()), "outbox": self.outbox.pending,
-                "background": len(self._background), "finishing": len(self._finishing)}
+                "background": len(self._background), "finishing": len(self._finishing),
+                "screens": self._screens.writing if self._screens is not None else 0}
 
     def finishing(self) -> list[Call]:
         """Calls that finished whose closing card events and record wait behind earlier events."""
@@ -146,6 +147,8 @@ class CallFlowService:
 
     async def _after(self, previous: asyncio.Task[None] | None, call_id: str, effects: Effects) -> None:
         if previous is not None and not previous.done():  # (asyncio.wait would still cost a turn of the loop)
+            if any(notice.event in _SHOWING_A_CARD for notice in effects.notices):  # its popups' save starts now
+                self._spawn(self._kept(effects, ahead=True))
             await asyncio.wait({previous})  # its outcome is its own business: it logs its failures
         try:
             await self._carry_out(effects)
@@ -154,8 +157,7 @@ class CallFlowService:
 
     async def _carry_out(self, effects: Effects) -> None:
         received = effects.received_at if effects.received_at is not None else time.monotonic()
-        # In turn, also across agents: showing different agents' events side by side was measured slower under
-        # load (3 Dec: at 100 calls/s popups lost 81-101 -> 220-257, p99 1.5 -> 2.0-3.6 s).
+        # In turn, also across agents: side by side was measured slower under load (bench/README.md, 3 Dec).
         for notice in effects.notices:
             shown = await self._show(notice, effects, received)
             if shown is not None:
@@ -193,7 +195,7 @@ class CallFlowService:
             metrics.CARD_EVENTS_FAILED.labels(notice.event.value).inc()
         # Not when dropped while retrying: it is not on the agent's screen.
         if self._screens is not None and not self._stale_ringing(notice, received):
-            await self._screens.remember(public, direction=direction, card=card)
+            self._screens.remember_soon(public, direction=direction, card=card)
         awaited = (notice.call_id, notice.agent_id)
         if card is not None and card.get("pending") and notice.event in _SHOWING_A_CARD \
                 and awaited not in self._card_awaited:
@@ -201,8 +203,9 @@ class CallFlowService:
             self._spawn(self._card_when_found(notice))
         return (card,)
 
-    async def _kept(self, effects: Effects) -> bool:
-        """Before a popup opens the call is kept in Redis (``shown_gate``); False: lease lost. Redis down: shown."""
+    async def _kept(self, effects: Effects, *, ahead: bool = False) -> bool:
+        """Before a popup opens the call is kept in Redis (``shown_gate``); False: lease lost. Redis down: shown.
+        ``ahead``: started early; the popup's own wait reports a failure."""
         if self._shown_gate is None or effects.state_seq is None:
             return True
         # asyncio.timeout, not wait_for: a call already kept goes on without a task and two turns of the loop.
@@ -212,7 +215,8 @@ class CallFlowService:
         except LeaseLost:
             return False
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("live calls not kept before a popup (%s); shown anyway", type(error).__name__)
+            if not ahead:
+                log.warning("live calls not kept before a popup (%s); shown anyway", type(error).__name__)
         return True
 
     async def _card_when_found(self, shown: Notice) -> None:
@@ -260,6 +264,8 @@ class CallFlowService:
             _, unfinished = await asyncio.wait(chains, timeout=timeout / 4)
             if unfinished:
                 log.error("shutting down with %d call(s) whose effects were not carried out", len(unfinished))
+        if self._screens is not None and (unsaved := await self._screens.settled(timeout / 8)):
+            log.error("shutting down with %d screen(s) not saved", unsaved)
         while self.outbox.pending and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if self.outbox.pending:
@@ -281,7 +287,7 @@ class CallFlowService:
             self._card_late.add(call_id)
             return {"pending": True}
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         async def guarded() -> None:
             try:
                 await work

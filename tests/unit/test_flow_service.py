@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callercard.calls.flow_service import CallFlowService
+from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, Effects, Notice
 from callercard.ports import StillWanted, Task
 from callercard.settings import Settings
@@ -75,3 +76,73 @@ async def test_the_events_of_an_internal_call_stay_internal_after_the_tracker_fo
                               ("boris", "answered", "internal", "internal"),
                               ("boris", "ended", "internal", "internal")]
 
+
+
+class HeldScreens(Screens):
+    """Screens whose writes are recorded instead of sent; the first write of ``held`` waits for ``release``."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__(None)  # type: ignore[arg-type]  # never reaches Redis: update is replaced
+        self.held, self.release = held, asyncio.Event()
+        self.written: list[tuple[str, str, str]] = []
+
+    async def update(self, notice: Notice, *, direction: str, card: dict[str, Any] | None) -> None:
+        if notice.call_id == self.held and not self.written_for(self.held):
+            await self.release.wait()
+        self.written.append((notice.agent_id, notice.call_id, notice.event.value))
+
+    def written_for(self, call_id: str) -> list[str]:
+        return [event for _, call, event in self.written if call == call_id]
+
+
+async def test_a_call_s_next_card_event_does_not_wait_for_the_screen_and_each_popup_s_screen_is_written_in_order(
+) -> None:
+    tracker, publisher, screens = CallTracker(), HeldPublisher(), HeldScreens(held="c1")
+    publisher.release.set()
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+                              queue=Worker(), screens=screens)
+    running = asyncio.create_task(service.run())
+    try:
+        for call_id in ("c1", "c2"):
+            tracker.enter(call_id=call_id, number="+79990001122", at=T0, direction="internal")
+            service.submit(Effects(notices=tracker.ring(call_id=call_id, leg_id=f"{call_id}/anna", agent_id="anna",
+                                                        queue=None, at=T0), cards=[(call_id, {"kind": "x"})]))
+        service.submit(Effects(notices=tracker.end_leg(call_id="c1", leg_id="c1/anna", at=T0 + timedelta(seconds=3),
+                                                       reason="no_answer")))
+        await sent(publisher, 3)  # c1's dismissal went out while c1's ringing screen is still being written
+        assert ("anna", "dismissed", "internal", "x") in publisher.sent
+        assert screens.written_for("c2") == ["ringing"]
+        assert screens.written_for("c1") == []
+        assert await screens.settled(0.05) == 1  # c1's popup: its dismissal waits behind its ringing
+        screens.release.set()
+        assert await screens.settled(1) == 0
+        assert screens.written_for("c1") == ["ringing", "dismissed"]
+    finally:
+        running.cancel()
+
+
+async def test_a_ringing_waiting_behind_its_call_s_earlier_events_has_its_save_started_meanwhile() -> None:
+    tracker, publisher = CallTracker(), HeldPublisher()
+    asked: list[int] = []
+
+    async def shown_gate(change: int) -> None:
+        asked.append(change)
+
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+                              queue=Worker(), shown_gate=shown_gate)
+    running = asyncio.create_task(service.run())
+    try:
+        tracker.enter(call_id="c1", number="+79990001122", at=T0, direction="internal")
+        ring = [tracker.ring(call_id="c1", leg_id=f"c1/{agent}", agent_id=agent, queue=None, at=T0)
+                for agent in ("anna", "boris")]
+        service.submit(Effects(notices=ring[0], cards=[("c1", {"kind": "x"})], state_seq=1))
+        await asyncio.sleep(0.05)  # anna's ringing is held at Centrifugo
+        service.submit(Effects(notices=ring[1], state_seq=2))
+        await asyncio.sleep(0.05)
+        assert asked == [1, 2]  # boris's save did not wait for anna's ringing to go out
+        assert [agent for agent, *_ in publisher.sent] == []
+        publisher.release.set()
+        await sent(publisher, 2)
+        assert [agent for agent, event, *_ in publisher.sent] == ["anna", "boris"]
+    finally:
+        running.cancel()
