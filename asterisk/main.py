@@ -98,7 +98,7 @@ async def run(settings: Settings) -> None:
     cent_client = centrifugo.connect(settings, may_send=lease.holds)
     me = Listener(settings=settings, name=name, redis=redis_client, cent=cent_client, db=db,
                   celery=create_celery(settings), devices=DeviceMap(db, pbx=settings.pbx_id), lease=lease,
-                  lookup=card_lookup(settings, db=db))
+                  lookup=card_lookup(settings, db=db, linger=settings.listener_lookup_linger_ms / 1000))
     if settings.listener_metrics_port:
         metrics.serve(settings.listener_metrics_port)
     await me.devices.refresh(force=True)

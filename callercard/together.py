@@ -1,14 +1,17 @@
 """Requests that pile up go out together: one round trip for all that waited, none kept waiting on purpose.
 
 An item goes out at once while fewer than ``in_flight`` round trips are on their way, so a quiet process waits
-for nothing. Under load the rest wait for the next free round trip and leave in one, in the order they came:
-each round trip costs a process its socket writes and reads and the server a request, which under load was
-most of the listener's own work after reading the AMI (Centrifugo publishes, fenced Redis writes).
+for nothing; unless it may wait (``linger``: the listener's card lookups, which have the whole greeting), then what
+arrives within ``linger`` s goes with it. Under load the rest wait for the next free round trip and leave in one,
+in the order they came: each round trip costs a process its socket writes and reads and the server a request,
+which under load was most of the listener's own work after reading the AMI (Centrifugo publishes, fenced Redis
+writes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -20,13 +23,44 @@ Item = TypeVar("Item")
 SendTogether = Callable[[list[Item]], Awaitable[list[BaseException | None]]]
 
 
+class Linger:
+    """How long round trips wait for others to go with them: shared by the batchers of one process's lookups, so
+    ``hurry`` (a popup waits for its card now: a call that rang without a greeting) ends every wait, theirs
+    included, and none waits again for ``hurried_for`` seconds."""
+
+    def __init__(self, seconds: float, *, hurried_for: float = 1.0) -> None:
+        self.seconds, self.hurried_for = seconds, hurried_for
+        self._hurried_until = 0.0
+        self._waiting: set[asyncio.Event] = set()
+
+    def hurry(self) -> None:
+        self._hurried_until = time.monotonic() + self.hurried_for
+        for waiting in self._waiting:
+            waiting.set()
+
+    async def wait(self) -> None:
+        if self.seconds <= 0 or time.monotonic() < self._hurried_until:
+            return
+        hurried = asyncio.Event()
+        self._waiting.add(hurried)
+        try:
+            async with asyncio.timeout(self.seconds):
+                await hurried.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._waiting.discard(hurried)
+
+
 class Together(Generic[Item]):
-    def __init__(self, what: str, send: SendTogether[Item], *, in_flight: int = 2, most: int = 64) -> None:
+    def __init__(self, what: str, send: SendTogether[Item], *, in_flight: int = 2, most: int = 64,
+                 linger: Linger | None = None) -> None:
         """``what``: the label of the ``callercard_round_trips_total`` and ``..._items_total`` counters."""
         self._send_together = send
         self._round_trips = metrics.ROUND_TRIPS.labels(what)
         self._round_trip_items = metrics.ROUND_TRIP_ITEMS.labels(what)
-        self._in_flight, self._most = in_flight, most
+        self._in_flight, self._most, self._linger = in_flight, most, linger
+        self._lingering = False  # a sender waits out ``linger``: what comes meanwhile is its, not a new sender's
         self._waiting: deque[tuple[Item, asyncio.Future[None]]] = deque()
         self._senders: set[asyncio.Task[None]] = set()
         self.round_trips = 0
@@ -36,13 +70,19 @@ class Together(Generic[Item]):
         """Done once this returns; raises the item's own failure (its caller decides whether to try again)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._senders) < self._in_flight:
+        if len(self._senders) < self._in_flight and not self._lingering:
             sender = asyncio.get_running_loop().create_task(self._send_while_waiting())
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)
         await future
 
     async def _send_while_waiting(self) -> None:
+        if self._linger is not None:
+            self._lingering = True
+            try:
+                await self._linger.wait()
+            finally:
+                self._lingering = False
         while batch := self._take():
             try:
                 await self._send(batch)

@@ -189,7 +189,7 @@ class CallFlowService:
             return None
         public = replace(notice, call_id=self.public_id(notice.call_id)) if self.pbx else notice
         if await self._notifier.notify(public, direction=direction, card=card,
-                                       still_wanted=functools.partial(self._still_wanted, notice, received)):
+                                       still_wanted=lambda: not self._stale_ringing(notice, received)):
             metrics.POPUP_PUBLISH_SECONDS.labels(notice.event.value).observe(time.monotonic() - received)
         else:
             metrics.CARD_EVENTS_FAILED.labels(notice.event.value).inc()
@@ -231,9 +231,6 @@ class CallFlowService:
             self._chain(shown.call_id, Effects(notices=[replace(shown, event=CardEvent.CARD)]))
         finally:
             self._card_awaited.discard((shown.call_id, shown.agent_id))
-
-    def _still_wanted(self, notice: Notice, received: float) -> bool:
-        return not self._stale_ringing(notice, received)
 
     def _stale_ringing(self, notice: Notice, received: float) -> bool:
         """A ringing more than ``LATE_RINGING_SECONDS`` behind the PBX whose ring is already over (answered
@@ -280,6 +277,8 @@ class CallFlowService:
             return None
         if call_id in self._card_late:
             return task.result() if card_prefetch.found(task) else {"pending": True}
+        if not task.done():
+            self._lookup.hurry()  # it rang before its lookup was done (no greeting): no store trip lingers now
         try:  # a card found already is taken at once (wait_for would spend a turn of the loop on it)
             async with asyncio.timeout(self.settings.lookup_budget_seconds):
                 return await asyncio.shield(task)

@@ -16,7 +16,7 @@ from typing import Any
 
 from callercard.calls.store import RECENT_CALLS_PROJECTION
 from callercard.mongo import CARD_CACHE, DNC, HEARD_NAMES, NUMBER_CALLS, PHONE_INDEX, Database, InQueries, find_in
-from callercard.together import Together
+from callercard.together import Linger, Together
 
 Document = dict[str, Any]
 # Each collection a lookup reads, and what of its document.
@@ -47,10 +47,10 @@ class _Ask:
 class NumberReads:
     """One per process's ``CardLookup``. ``read`` raises the store's ``PyMongoError`` as a lone read would."""
 
-    def __init__(self, db: Database, *, in_queries: InQueries | None = None) -> None:
+    def __init__(self, db: Database, *, in_queries: InQueries | None = None, linger: Linger | None = None) -> None:
         self._db = db
         self._in_queries = in_queries or InQueries(db)
-        self._together: Together[_Ask] = Together("lookup_reads", self._read_together)
+        self._together: Together[_Ask] = Together("lookup_reads", self._read_together, linger=linger)
 
     async def read(self, e164: str) -> NumberDocuments:
         if not await self._in_queries.indexed():

@@ -16,6 +16,7 @@ from typing import Any
 from callercard.calls.flow_service import CallFlowService
 from callercard.calls.redis_screens import Screens
 from callercard.calls.state import CallTracker, Effects, Notice
+from callercard.lookup.cards import build_card
 from callercard.ports import StillWanted, Task
 from callercard.settings import Settings
 
@@ -39,6 +40,13 @@ class HeldPublisher:
         return True
 
 
+class Lookups:
+    """Cards here come known (``Effects.cards``): nothing to look up, nothing to hurry."""
+
+    def hurry(self) -> None:
+        pass
+
+
 class Worker:
     async def send(self, task: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         pass
@@ -55,7 +63,7 @@ async def sent(publisher: HeldPublisher, count: int) -> None:
 
 async def test_the_events_of_an_internal_call_stay_internal_after_the_tracker_forgot_the_call() -> None:
     tracker, publisher = CallTracker(), HeldPublisher()
-    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=Lookups(), notifier=publisher,  # type: ignore[arg-type]
                               queue=Worker())
     running = asyncio.create_task(service.run())
     try:
@@ -99,7 +107,7 @@ async def test_a_call_s_next_card_event_does_not_wait_for_the_screen_and_each_po
 ) -> None:
     tracker, publisher, screens = CallTracker(), HeldPublisher(), HeldScreens(held="c1")
     publisher.release.set()
-    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=Lookups(), notifier=publisher,  # type: ignore[arg-type]
                               queue=Worker(), screens=screens)
     running = asyncio.create_task(service.run())
     try:
@@ -128,7 +136,7 @@ async def test_a_ringing_waiting_behind_its_call_s_earlier_events_has_its_save_s
     async def shown_gate(change: int) -> None:
         asked.append(change)
 
-    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=None, notifier=publisher,  # type: ignore[arg-type]
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=Lookups(), notifier=publisher,  # type: ignore[arg-type]
                               queue=Worker(), shown_gate=shown_gate)
     running = asyncio.create_task(service.run())
     try:
@@ -146,3 +154,37 @@ async def test_a_ringing_waiting_behind_its_call_s_earlier_events_has_its_save_s
         assert [agent for agent, event, *_ in publisher.sent] == ["anna", "boris"]
     finally:
         running.cancel()
+
+
+class SlowLookups(Lookups):
+    """A lookup that lingers for company until hurried."""
+
+    def __init__(self) -> None:
+        self.hurried = asyncio.Event()
+
+    def hurry(self) -> None:
+        self.hurried.set()
+
+    async def within_budget(self, number: Any, *, budget_seconds: float) -> Any:
+        await self.hurried.wait()
+        return build_card(number, [])
+
+
+async def test_a_call_that_rings_before_its_lookup_is_done_hurries_the_lookup_and_rings_with_its_card() -> None:
+    tracker, publisher, lookups = CallTracker(), HeldPublisher(), SlowLookups()
+    publisher.release.set()
+    service = CallFlowService(settings=SETTINGS, tracker=tracker, lookup=lookups, notifier=publisher,  # type: ignore[arg-type]
+                              queue=Worker())
+    running = asyncio.create_task(service.run())
+    try:
+        tracker.enter(call_id="c1", number="+79990001122", at=T0)
+        service.submit(Effects(lookups=[("+79990001122", "c1")]))
+        await asyncio.sleep(0.05)
+        assert not lookups.hurried.is_set()  # during a greeting the lookup may wait for company
+        service.submit(Effects(notices=tracker.ring(call_id="c1", leg_id="c1/anna", agent_id="anna", queue=None,
+                                                    at=T0)))
+        await sent(publisher, 1)
+    finally:
+        running.cancel()
+    assert lookups.hurried.is_set()
+    assert publisher.sent == [("anna", "ringing", "inbound", "unknown")]
