@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -73,6 +74,8 @@ def ensure_base(env: Mapping[str, str], accounts: int) -> dict[str, Any]:
 def wrk(base_url: str, paths: list[str], *, bearer: str | None, seconds: int, connections: int,
         watch: Mapping[str, list[int]] | None = None) -> dict[str, Any]:
     """One wrk run; ``watch`` names groups of processes whose CPU seconds during the run are reported."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is not installed; it is Debian's package: apt-get install -y wrk")
     before = {pid: used for pids in (watch or {}).values() for pid in pids
               if (used := _cpu_or(pid, None)) is not None}  # a backend may be gone since it was listed
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
