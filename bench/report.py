@@ -141,6 +141,11 @@ def _lookup_rows(lookup: dict[str, Any], load: str, *, run: str, goals: bool = F
 
 
 # Issue 20's runs (bench/README.md, "Issue 20"): before / after on the same machine, each naming its store.
+# 4 Dec: before = 954d983 (3 Dec's final main), after = that session's main as it stood then (its commit named);
+# one after the other, alternated.
+S27_RUNS = (("b", "before", "954d983"), ("b", "after", "ca5f816: GC, parsing, fewer loop turns, screens behind"),
+            ("c", "after", "5253058: + lookups linger"), ("c", "before", "954d983"),
+            ("d", "after", "5253058: + lookups linger"))
 I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20_listener", "after: the shipped filter"),
                 ("i20c_listener", "final: + incremental live-call saves"),
@@ -151,7 +156,8 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 *((f"i20f_listener_{side}_{n}", f"3 Dec {side} requests went together, run {n}")
                   for n in (1, 2) for side in ("before", "after")),
                 ("i20g_listener_before_1", "3 Dec (2nd) before lookups went together"),
-                ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"))
+                ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"),
+                *((f"s27{run}_{side}_listener", f"4 Dec {side}, {code} (run {run})") for run, side, code in S27_RUNS))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"), ("i20g_lookup_api", "3 Dec (2nd), lookups read together"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),
@@ -171,7 +177,8 @@ I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental s
              ("i20g_popup_50_split", "3 Dec (2nd) lookups together, 50 calls/s alone, the listener's share recorded"),
              *((f"i20g_popup_side_by_side_{n}", f"3 Dec (2nd) agents' events side by side (reverted), run {n}")
                for n in (1, 2)),
-             ("i20g_popup_main", "3 Dec (2nd) final main"))
+             ("i20g_popup_main", "3 Dec (2nd) final main"),
+             *((f"s27{run}_{side}_popup", f"4 Dec {side}, {code} (run {run})") for run, side, code in S27_RUNS))
 
 
 def _backlog_peaks(cost: dict[str, Any]) -> str:
@@ -189,6 +196,12 @@ def _together(phase: dict[str, Any]) -> str:
     trips = phase.get("round_trips") or {}
     return "".join(f"; {what.replace('_', ' ')} {kind['items_per_round_trip']} per request"
                    for what, kind in sorted(trips.items()))
+
+
+def _collections(phase: dict[str, Any]) -> str:
+    """The listener's full garbage collections in the phase, when the run recorded them."""
+    full = (phase.get("listener_gc_pauses") or {}).get("2")
+    return f"; full GCs {full['count']} ({full['total_ms']:.0f} ms in all)" if full else ""
 
 
 def _store(result: dict[str, Any]) -> str:
@@ -239,7 +252,8 @@ def issue20_rows() -> list[str]:
                        f"misrouted {phase['misrouted']}, duplicated {phase['duplicated']}; first ringing card "
                        f"resolved {share:.2%} of {cards['calls_rung']}; listener "
                        f"{phase['listener_cpu_s_per_1000_calls']} CPU s / 1,000 calls, "
-                       f"{phase.get('ami_messages_per_call')} AMI messages per call{_together(phase)} | {goal} | "
+                       f"{phase.get('ami_messages_per_call')} AMI messages per call{_together(phase)}"
+                       f"{_collections(phase)} | {goal} | "
                        f"{'yes' if met else 'no'} | {phase['machine_end']['loadavg'][0]:.1f} at end |")
     for name, what in I20_LOOKUP:
         if (lookup := _load(name)) is None:

@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError
 from callercard.customers import store as customers_store
 from callercard.lookup.sources import FoundAccount, SourceFailed
 from callercard.mongo import ACCOUNTS, PHONE_INDEX, Database, InQueries, find_in
-from callercard.together import Linger, Together
+from callercard.together import Together
 
 
 class _Ask:
@@ -29,12 +29,11 @@ class AccountsSource:
 
     kind = "accounts"
 
-    def __init__(self, *, db: Database, name: str = "accounts", in_queries: InQueries | None = None,
-                 linger: Linger | None = None) -> None:
+    def __init__(self, *, db: Database, name: str = "accounts", in_queries: InQueries | None = None) -> None:
         self.name = name
         self._db = db
         self._in_queries = in_queries or InQueries(db)
-        self._together: Together[_Ask] = Together("account_reads", self._read_together, linger=linger)
+        self._together: Together[_Ask] = Together("account_reads", self._read_together)
 
     async def find(self, *, e164: str) -> list[FoundAccount]:
         try:

@@ -53,12 +53,12 @@ class CardLookup:
 
     def __init__(self, *, db: Database, sources: Sequence[TrackedSource], mode: str, cache_life: CacheLife,
                  local: LocalCardCache | None = None, reads: NumberReads | None = None,
-                 writes: card_store.CardWrites | None = None, linger: Linger | None = None) -> None:
-        """``linger``: what ``reads``, ``writes`` and the sources wait for others with (``hurry`` ends it)."""
+                 linger: Linger | None = None) -> None:
+        """``linger``: what ``reads`` wait for others with (``hurry`` ends it)."""
         self._db = db
         self._linger = linger
         self._reads = reads or NumberReads(db)
-        self._writes = writes or card_store.CardWrites(db)
+        self._writes = card_store.CardWrites(db)
         self._sources = list(sources)
         self._mode = mode
         self._life = cache_life

@@ -22,7 +22,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from callercard.lookup.cards import CARD_VERSION, Card
 from callercard.mongo import CARD_CACHE, PHONE_INDEX, Database, find_by_ids
-from callercard.together import Linger, Together
+from callercard.together import Together
 
 DUPLICATE_KEY = 11000  # another lookup of the number wrote it meanwhile: fine (see ``write``)
 
@@ -66,10 +66,9 @@ class CardWrites:
     """Cache entries written by lookups that finish while others are being written go in one bulk write
     (``callercard/together.py``); a lone one goes at once, as ``write``."""
 
-    def __init__(self, db: Database, *, linger: Linger | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._together: Together[tuple[dict[str, Any], bool]] = Together("card_writes", self._write_together,
-                                                                          linger=linger)
+        self._together: Together[tuple[dict[str, Any], bool]] = Together("card_writes", self._write_together)
 
     async def write(self, document: dict[str, Any], *, replace: bool) -> None:
         """Raises the store's ``PyMongoError`` for this entry alone."""
