@@ -144,8 +144,10 @@ def _lookup_rows(lookup: dict[str, Any], load: str, *, run: str, goals: bool = F
 # 4 Dec: before = 954d983 (3 Dec's final main), after = that session's main as it stood then (its commit named);
 # one after the other, alternated.
 S27_RUNS = (("b", "before", "954d983"), ("b", "after", "ca5f816: GC, parsing, fewer loop turns, screens behind"),
-            ("c", "after", "5253058: + lookups linger"), ("c", "before", "954d983"),
-            ("d", "after", "5253058: + lookups linger"))
+            ("c", "after", "5253058: + lookups linger on each round trip"), ("c", "before", "954d983"),
+            ("d", "after", "3af6ff1: lookups linger on their reads only"), ("e", "before", "954d983"),
+            ("e", "after", "3af6ff1: lookups linger on their reads only"),
+            ("f", "after", "3af6ff1, py-spy on the listener"))
 I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20_listener", "after: the shipped filter"),
                 ("i20c_listener", "final: + incremental live-call saves"),
@@ -157,7 +159,8 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                   for n in (1, 2) for side in ("before", "after")),
                 ("i20g_listener_before_1", "3 Dec (2nd) before lookups went together"),
                 ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"),
-                *((f"s27{run}_{side}_listener", f"4 Dec {side}, {code} (run {run})") for run, side, code in S27_RUNS))
+                *((f"s27{run}_{side}_listener{'_profiled' * (run == 'f')}", f"4 Dec {side}, {code} (run {run})")
+                  for run, side, code in S27_RUNS))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"), ("i20g_lookup_api", "3 Dec (2nd), lookups read together"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),

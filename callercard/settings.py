@@ -99,10 +99,10 @@ class Settings(BaseSettings):
     # Prometheus metrics of the listener and the worker on their own HTTP port (the API serves /metrics);
     # 0: none. The worker's prefork children write to WORKER_METRICS_DIR (prometheus_client's multi-process mode).
     listener_metrics_port: int = Field(default=0, ge=0, le=65535)
-    # Card lookups of the listener asking the store at once (the others wait their turn); and how long each of
-    # their store round trips waits for others to go with it: a call's lookup has its whole greeting, and alone
-    # it cost the listener ~6 ms of CPU (8 round trips), ~0.6 ms when 16 went together (issue 20). The PBX's
-    # own lookups (the API's) never wait.
+    # Card lookups of the listener asking the store at once (the others wait their turn); and how long their
+    # reads wait for other lookups to go with them: a call's lookup has its whole greeting, and alone it cost the
+    # listener ~6 ms of CPU (8 round trips), ~2.2 ms lingering 100 ms at 40 calls/s (issue 20). The PBX's own
+    # lookups (the API's) never wait.
     listener_lookups_at_once: int = Field(default=16, ge=1, le=1000)
     listener_lookup_linger_ms: int = Field(default=100, ge=0, le=2000)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
