@@ -68,7 +68,7 @@ async def test_metrics_move_during_a_replay(
     assert drained["tasks"] > 0
 
 
-BACKLOG_KINDS = {"effects", "calls_with_effects", "cards", "lookups", "outbox", "background", "finishing",
+BACKLOG_KINDS = {"effects", "calls_with_effects", "cards", "lookups", "outbox", "background", "finishing", "screens",
                  "webhook_events", "wallboard_changes", "tasks"}
 
 
