@@ -160,7 +160,9 @@ I20_LISTENER = (("i20_listener_off", "before: every event (--ami-filter off)"),
                 ("i20g_listener_before_1", "3 Dec (2nd) before lookups went together"),
                 ("i20g_listener_after_1", "3 Dec (2nd) after lookups went together"),
                 *((f"s27{run}_{side}_listener{'_profiled' * (run == 'f')}", f"4 Dec {side}, {code} (run {run})")
-                  for run, side, code in S27_RUNS))
+                  for run, side, code in S27_RUNS),
+                ("s27h_before_listener_20k", "4 Dec before, 954d983, 20,000 calls at 100/s"),
+                ("s27h_after_listener_20k", "4 Dec after, 416a7de, 20,000 calls at 100/s"))
 I20_LOOKUP = (("i20_lookup_api_before", "before: no fast path"), ("i20_lookup_api", "after: fast path"),
               ("i20c_lookup_api", "final"), ("i20g_lookup_api", "3 Dec (2nd), lookups read together"))
 I20_POPUP = (("i20_popup", "levers 1-4"), ("i20c_popup", "final: + incremental saves, bounded lookups"),
