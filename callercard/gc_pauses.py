@@ -3,7 +3,7 @@
 CPython's full (generation 2) collection walks every tracked object the process holds, the imported modules'
 included (pydantic's, Celery's, pymongo's: most of a listener's heap). In the listener at 50 calls/s such a
 collection paused the event loop 63-95 ms, five times in 30 s, and every popup due in that moment waited for it
-(issue 20: that is the p99). Once a process has built what it keeps (modules, clients, settings), ``settle``
+(issue 20). Once a process has built what it keeps (modules, clients, settings), ``settle``
 moves all of it to the permanent generation, which no collection walks: collections then walk only what the
 calls made since. Each pause is measured (``callercard_gc_pause_seconds{generation}``) so an operator sees them.
 """

@@ -24,9 +24,9 @@ SendTogether = Callable[[list[Item]], Awaitable[list[BaseException | None]]]
 
 
 class Linger:
-    """How long round trips wait for others to go with them: shared by the batchers of one process's lookups, so
-    ``hurry`` (a popup waits for its card now: a call that rang without a greeting) ends every wait, theirs
-    included, and none waits again for ``hurried_for`` seconds."""
+    """How long round trips wait for others to go with them (the listener's lookup reads); ``hurry`` (a popup waits
+    for its card now: a call that rang without a greeting) ends every wait, and none waits again for
+    ``hurried_for`` seconds."""
 
     def __init__(self, seconds: float, *, hurried_for: float = 1.0) -> None:
         self.seconds, self.hurried_for = seconds, hurried_for

@@ -22,13 +22,12 @@ def card_lookup(settings: Settings, *, db: Database, local: LocalCardCache | Non
     and go together there without waiting (a lookup holding one of the listener's slots three lingers long made
     16 slots a ceiling of ~50 lookups/s)."""
     in_queries = InQueries(db)  # the store is asked once whether its ``$in`` uses the index
-    lingering = Linger(linger) if linger > 0 else None
     sources = [TrackedSource(_source(config, settings=settings, db=db, in_queries=in_queries),
                              timeout_seconds=config.timeout_ms / 1000) for config in settings.lookup_sources]
     life = CacheLife(known_seconds=settings.lookup_cache_seconds,
                      unknown_seconds=settings.lookup_cache_unknown_seconds)
     return CardLookup(db=db, sources=sources, mode=settings.lookup_sources_mode, cache_life=life, local=local,
-                      reads=NumberReads(db, in_queries=in_queries, linger=lingering), linger=lingering)
+                      reads=NumberReads(db, in_queries=in_queries, linger=Linger(linger) if linger > 0 else None))
 
 
 def _source(config: AccountsSourceSettings | HttpSourceSettings | SqlSourceSettings, *, settings: Settings,

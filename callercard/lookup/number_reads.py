@@ -50,7 +50,13 @@ class NumberReads:
     def __init__(self, db: Database, *, in_queries: InQueries | None = None, linger: Linger | None = None) -> None:
         self._db = db
         self._in_queries = in_queries or InQueries(db)
+        self._linger = linger
         self._together: Together[_Ask] = Together("lookup_reads", self._read_together, linger=linger)
+
+    def hurry(self) -> None:
+        """Someone waits for a card now: reads lingering for company go at once."""
+        if self._linger is not None:
+            self._linger.hurry()
 
     async def read(self, e164: str) -> NumberDocuments:
         if not await self._in_queries.indexed():

@@ -36,7 +36,6 @@ from callercard.lookup.number_reads import NumberReads
 from callercard.lookup.sources import TrackedSource
 from callercard.mongo import Database
 from callercard.phone import Number, NumberKind
-from callercard.together import Linger
 
 log = logging.getLogger(__name__)
 REFRESHES_AT_ONCE = 4  # cards rebuilt side by side after a ``:changed`` with ``rebuild``
@@ -52,11 +51,8 @@ class CardLookup:
     """Cards for numbers, from the card cache or the sources; one per process, shared by its lookups."""
 
     def __init__(self, *, db: Database, sources: Sequence[TrackedSource], mode: str, cache_life: CacheLife,
-                 local: LocalCardCache | None = None, reads: NumberReads | None = None,
-                 linger: Linger | None = None) -> None:
-        """``linger``: what ``reads`` wait for others with (``hurry`` ends it)."""
+                 local: LocalCardCache | None = None, reads: NumberReads | None = None) -> None:
         self._db = db
-        self._linger = linger
         self._reads = reads or NumberReads(db)
         self._writes = card_store.CardWrites(db)
         self._sources = list(sources)
@@ -70,9 +66,8 @@ class CardLookup:
         self._refreshing = asyncio.Semaphore(REFRESHES_AT_ONCE)
 
     def hurry(self) -> None:
-        """Someone waits for a card now: the store round trips lingering for company go at once."""
-        if self._linger is not None:
-            self._linger.hurry()
+        """Someone waits for a card now: the store reads lingering for company go at once."""
+        self._reads.hurry()
 
     async def resolve(self, number: Number) -> Card:
         """The card once every source it needs has answered (or timed out): the worker's warm-up. Raises

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from callercard.lookup.number_reads import NumberReads
 from callercard.together import Linger, Together
 
 
@@ -55,3 +56,11 @@ async def test_a_hurry_ends_every_linger_at_once_and_none_lingers_for_a_while() 
     await reads(3)  # within ``hurried_for``: at once
     assert sorted(k for _, items in trips.sent for k in items) == [1, 2, 3]
     assert max(at for at, _ in trips.sent) < 0.5
+
+
+async def test_a_lookup_s_hurry_reaches_the_linger_of_its_reads() -> None:
+    linger = Linger(2.0)
+    reads = NumberReads(None, in_queries=object(), linger=linger)  # type: ignore[arg-type]  # no store is asked
+    reads.hurry()
+    async with asyncio.timeout(0.5):
+        await linger.wait()
