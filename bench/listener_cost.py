@@ -41,6 +41,7 @@ from bench.common import (
     start_worker,
     store_argument,
     top_frames,
+    tree_cpu_seconds,
     write_result,
 )
 from bench.loadpbx import LoadPbx
@@ -87,7 +88,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                      timeout=10) as http:
             await put_agent_groups(http, args.groups)
         api.stop()
-        processes.append(start_worker(env, args.worker_concurrency))
+        worker = start_worker(env, args.worker_concurrency)
+        processes.append(worker)
         listener = Proc("listener-cost", ["listener"], env).start()
         processes.append(listener)
         await asyncio.wait_for(pbx.attached.wait(), 60)
@@ -97,7 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         http_metrics = httpx.AsyncClient(timeout=2)
         rng = random.Random(5)
         t0 = time.perf_counter()
-        cpu0 = cpu_seconds(listener.pid)
+        cpu0, worker_cpu0 = cpu_seconds(listener.pid), tree_cpu_seconds(worker.pid)
         lag_max = 0.0
         profiler = None
         profile_path = RESULTS / f"{args.name}_listener_profile.txt"
@@ -132,6 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settle = await wait_idle(listener.pid)
         drain_samples.cancel()
         cpu = cpu_seconds(listener.pid) - cpu0
+        worker_cpu = tree_cpu_seconds(worker.pid) - worker_cpu0
         rss_end = rss_mib(listener.pid)
         await asyncio.sleep(args.idle_seconds)
         rss_idle = rss_mib(listener.pid)
@@ -153,6 +156,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ami_messages_kept_out": {"by_login_event_mask": by_mask, "by_event_filter": by_filter},
             "settle_s": round(settle, 1), "cpu_s": round(cpu, 1),
             "cpu_s_per_1000_calls": round(cpu / args.calls * 1000, 2),
+            "worker_cpu_s_per_1000_calls": round(worker_cpu / args.calls * 1000, 2),
             "rss_mib": {"start": samples[0]["rss_mib"], "at_20pct": first, "at_end_under_load": last,
                         "after_drain": round(rss_end, 1), "idle": round(rss_idle, 1)},
             "rss_growth_20pct_to_end": round(last / first - 1, 4),

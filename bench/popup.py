@@ -65,6 +65,7 @@ from bench.common import (
     store_argument,
     summary_ms,
     top_frames,
+    tree_cpu_seconds,
     within,
     write_result,
 )
@@ -298,7 +299,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if receiver is not None:  # every event kind, to an endpoint that fails them all
                 (await http.post("/api/v1/webhooks", json={"url": receiver_url, "events": WEBHOOK_KINDS,
                                                            "description": f"bench: {args.webhook}"})).raise_for_status()
-        processes.append(start_worker(env, args.worker_concurrency))
+        worker = start_worker(env, args.worker_concurrency)
+        processes.append(worker)
         # What went together (callercard.together), read from the listener's metrics port per phase.
         env["CALLERCARD_LISTENER_METRICS_PORT"] = str(int(env["CALLERCARD_API_PORT"]) + 1000)
         metrics_url = f"http://127.0.0.1:{env['CALLERCARD_LISTENER_METRICS_PORT']}/metrics"
@@ -333,6 +335,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             published0 = await ringing_published(metrics_http, metrics_url)
             collected0 = await listener_gc(metrics_http, metrics_url)
             cpu0, t0, sent0 = cpu_seconds(listener.pid), time.perf_counter(), pbx.sent
+            worker_cpu0 = tree_cpu_seconds(worker.pid)
             profiler = None
             if args.profile and rate == args.profile_rate:
                 profile_path = RESULTS / f"{args.name}_listener_profile.txt"
@@ -360,6 +363,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await floor
             cpu = cpu_seconds(listener.pid) - cpu0
+            worker_cpu = tree_cpu_seconds(worker.pid) - worker_cpu0
             trips = round_trips_since(trips0, await round_trips(metrics_http, metrics_url))
             published = within(published0, await ringing_published(metrics_http, metrics_url))
             collected = gc_pauses_since(collected0, await listener_gc(metrics_http, metrics_url))
@@ -385,6 +389,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                      "listener_cpu_s": round(cpu, 2),
                      "ami_messages_per_call": round((pbx.sent - sent0) / len(plans), 1),
                      "listener_cpu_s_per_1000_calls": round(cpu / len(plans) * 1000, 2),
+                     "worker_cpu_s_per_1000_calls": round(worker_cpu / len(plans) * 1000, 2),
                      "listener_rss_mib": round(rss_mib(listener.pid), 1), "round_trips": trips,
                      "listener_ringing_published_within_ms": published, "listener_gc_pauses": collected,
                      "machine_end": machine()}

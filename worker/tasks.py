@@ -139,8 +139,10 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
 
 
 async def _log_calls(rt: WorkerRuntime, records: list[dict[str, Any]]) -> None:
+    # All stored first, then the worklist follows each in order: a missed call and a later answered one of the same
+    # number in one batch close the missed one either way (``after_call_logged`` looks both ways in time).
+    await calls_store.save_many(rt.db, records)
     for record in records:
-        await calls_store.save(rt.db, record)
         closed = await callbacks.after_call_logged(db=rt.db, cent=rt.cent, lookup=rt.lookup,
                                                    record=record, region=rt.settings.default_region)
         if closed:

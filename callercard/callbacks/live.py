@@ -54,15 +54,21 @@ async def _publish(*, db: Database, cent: AsyncClient, lookup: CardLookup, e164:
     claim = (await claims.current(db, [e164], now=now)).get(e164)
     card = await card_of(lookup, e164) if open_calls else None
     channels_by_payload: dict[str, list[str]] = {}
+    # Agents who see the same calls see the same row: it is built once (per agent it was most of the worker's
+    # cost of a missed call, with one queue's agents all seeing one row).
+    payloads: dict[tuple[str, ...], str] = {}
     for agent in await agents.all_agents(db):
         mine = [r for r in open_calls if may_see(r, agent_id=agent.id, lines=agent.lines)]
         if not mine and not any(may_see(r, agent_id=agent.id, lines=agent.lines) for r in touched):
             continue
-        row = build_row(e164, mine, card=card, claim=claim, region=region, now=now) if mine else None
-        data = {"v": ROW_VERSION, "event": "row", "number": e164,
-                   "row": row.model_dump(mode="json") if row else None}
-        channels_by_payload.setdefault(json.dumps(data, sort_keys=True), []).append(
-            centrifugo.callbacks_channel(agent.id))
+        seen = tuple(str(r["call_id"]) for r in mine)
+        payload = payloads.get(seen)
+        if payload is None:
+            row = build_row(e164, mine, card=card, claim=claim, region=region, now=now) if mine else None
+            data = {"v": ROW_VERSION, "event": "row", "number": e164,
+                    "row": row.model_dump(mode="json") if row else None}
+            payload = payloads[seen] = json.dumps(data, sort_keys=True)
+        channels_by_payload.setdefault(payload, []).append(centrifugo.callbacks_channel(agent.id))
     for same, channels in channels_by_payload.items():  # agents who see the same row get it in one call
         await centrifugo.broadcast(cent, channels=channels, data=json.loads(same))
     return sum(len(channels) for channels in channels_by_payload.values())
