@@ -251,6 +251,15 @@ async def disconnect_agent(client: AsyncClient, *, agent_id: str, reason: str) -
     """
     await client.disconnect(DisconnectRequest(user=agent_id, disconnect=Disconnect(code=ACCESS_ENDED_CODE,
                                                                                    reason=reason)))
+async def broadcast_many(client: AsyncClient,
+                         broadcasts: list[tuple[list[str], dict[str, Any]]]) -> list[CentError | None]:
+    """Each (channels, data) broadcast, in one request (``batch``, in the order given); per broadcast its error, None
+    if sent. Raises ``CentError`` subclasses when the request itself failed (nothing known)."""
+    commands = [{"broadcast": {"channels": channels, "data": data}} for channels, data in broadcasts]
+    result = await client.batch(_PublishBatch(commands=commands))  # type: ignore[arg-type]
+    return list(result.errors)  # type: ignore[attr-defined]
+
+
 async def broadcast(client: AsyncClient, *, channels: list[str], data: dict[str, object]) -> None:
     """The same publication to several channels in one call; raises ``CentError`` subclasses."""
     await client.broadcast(BroadcastRequest(channels=channels, data=data))

@@ -140,11 +140,11 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
 
 async def _log_calls(rt: WorkerRuntime, records: list[dict[str, Any]]) -> None:
     # All stored first, then the worklist follows each in order: a missed call and a later answered one of the same
-    # number in one batch close the missed one either way (``after_call_logged`` looks both ways in time).
+    # number in one batch close the missed one either way (``after_calls_logged`` looks both ways in time).
     await calls_store.save_many(rt.db, records)
-    for record in records:
-        closed = await callbacks.after_call_logged(db=rt.db, cent=rt.cent, lookup=rt.lookup,
-                                                   record=record, region=rt.settings.default_region)
+    closed_by = await callbacks.after_calls_logged(db=rt.db, cent=rt.cent, lookup=rt.lookup, records=records,
+                                                   region=rt.settings.default_region)
+    for record, closed in zip(records, closed_by, strict=True):
         if closed:
             now, answered = datetime.now(UTC), closed[0]["callback"].get("answered_call") or record["call_id"]
             data = callbacks.done_event(e164=record["caller"]["e164"], calls=closed, via="answered_call",

@@ -106,32 +106,42 @@ async def call_back(*, db: Database, pbx: PbxActions, context: str, region: str,
     return placed, open_calls
 
 
-async def after_call_logged(*, db: Database, cent: AsyncClient | None, lookup: CardLookup, record: dict[str, Any],
-                            region: str) -> list[dict[str, Any]]:
-    """The call log took ``record``: an answered call closes its number's earlier missed calls
+async def after_calls_logged(*, db: Database, cent: AsyncClient | None, lookup: CardLookup,
+                             records: list[dict[str, Any]], region: str) -> list[list[dict[str, Any]]]:
+    """The call log took ``records`` (in order): an answered call closes its number's earlier missed calls
     (``done_by: "answered_call"``), a missed one that was answered later (its record came late) is closed at
-    once; the number's row goes live to the agents who see it. Idempotent. Returns the calls it closed."""
+    once; the numbers' rows go live to the agents who see them, all in one request. Idempotent. Returns per record
+    the calls it closed."""
+    closed_by = [await _close_after(db, record) for record in records]
+    changed: dict[str, list[dict[str, Any]]] = {}
+    for record, closed in zip(records, closed_by, strict=True):
+        if closed or record["callback"].get("needed"):
+            changed.setdefault(record["caller"]["e164"], []).extend(closed)
+    if cent is not None:
+        await live.publish_rows_of(db=db, cent=cent, lookup=lookup, changed=changed, region=region)
+    return closed_by
+
+
+async def _close_after(db: Database, record: dict[str, Any]) -> list[dict[str, Any]]:
     e164 = record["caller"].get("e164")
     if not e164:
         return []
     entered = datetime.fromisoformat(record["entered_at"]) if isinstance(record["entered_at"], str) \
         else record["entered_at"]
     now = datetime.now(UTC)
-    closed: list[dict[str, Any]] = []
     if record["outcome"] == "answered":
         closed = await calls.close_for_answered_call(db, e164=e164, answered_call=record["call_id"], before=entered,
                                                      at=now)
         if closed and not await calls.open_callbacks(db, query=calls.open_callbacks_of(e164), limit=1):
             await claims.release(db, e164=e164, agent_id=None)
-    elif record["callback"].get("needed"):
+        return closed
+    if record["callback"].get("needed"):
         later = await calls.answered_after(db, e164=e164, after=entered)
         if later is not None:
             later_id, later_entered = later
-            closed = await calls.close_for_answered_call(db, e164=e164, answered_call=later_id, before=later_entered,
-                                                         at=now)
-    if cent is not None and (closed or record["callback"].get("needed")):
-        await live.publish_rows(db=db, cent=cent, lookup=lookup, e164=e164, region=region, touched=closed)
-    return closed
+            return await calls.close_for_answered_call(db, e164=e164, answered_call=later_id, before=later_entered,
+                                                       at=now)
+    return []
 
 
 def done_event(*, e164: str, calls: list[dict[str, Any]], via: str, by: str, at: datetime,

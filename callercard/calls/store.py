@@ -240,9 +240,10 @@ async def mark_callbacks_done(db: Database, *, query: dict[str, Any], by: str, a
     return result.modified_count
 
 
-def open_callbacks_of(e164: str) -> dict[str, Any]:
-    """Every open callback of one number, whoever may see it."""
-    return {**callback_filter(agent_id=None, lines=[]), "caller.e164": e164}
+def open_callbacks_of(*numbers: str) -> dict[str, Any]:
+    """Every open callback of these numbers (E.164), whoever may see it."""
+    return {**callback_filter(agent_id=None, lines=[]),
+            "caller.e164": numbers[0] if len(numbers) == 1 else {"$in": list(numbers)}}
 
 
 async def close_for_answered_call(db: Database, *, e164: str, answered_call: str, before: datetime,

@@ -15,10 +15,12 @@ from datetime import datetime
 
 import httpx
 import pytest
+from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
 
 from callercard import phone
 from callercard.calls import store as calls_store
+from callercard.ports import RECORD_CALLS
 from callercard.settings import Settings
 from tests.integration.test_desk import bearer, missed_record
 from tests.support.agents import AgentPage
@@ -100,6 +102,38 @@ async def test_a_number_missed_three_times_is_one_live_row_and_its_later_answere
         assert {k: callback[k] for k in ("needed", "done", "done_by", "via", "answered_call")} == {
             "needed": True, "done": True, "done_by": "answered_call", "via": "answered_call",
             "answered_call": answered["call_id"]}
+
+
+async def test_one_batch_of_records_sends_each_agent_the_rows_of_every_number_it_holds(
+        worker_process: Process, celery_app: Celery, admin_api: httpx.AsyncClient, worklists: dict[str, AgentPage],
+        seeded: dict[str, str]) -> None:
+    """The worker publishes a batch's rows in one request: each agent still gets each number's row as they see it,
+    and a number whose missed call the batch's answered call closes is removed from their list."""
+    support, sales, closed = "84951110001", "84951110002", "84951110003"
+    earlier = missed_record("batch.0", closed, agents=["anna"], queues=["support"])
+    result = celery_app.send_task(RECORD_CALLS, args=[[earlier]])
+    await asyncio.to_thread(result.get, timeout=20)
+    for agent in ("anna", "boris"):
+        await worklists[agent].wait_for(1, timeout=15)
+    answered = {**missed_record("batch.3", closed, agents=["anna"], queues=["support"]), "outcome": "answered",
+                "answered_by": ["anna"], "callback": {"needed": False, "done": False}}
+    batch = [missed_record("batch.1", support, agents=["boris"], queues=["support"]),
+             missed_record("batch.2", sales, agents=[], queues=["sales"]), answered]
+    result = celery_app.send_task(RECORD_CALLS, args=[batch])
+    assert await asyncio.to_thread(result.get, timeout=20) == ["batch.1", "batch.2", "batch.3"]
+    await worklists["anna"].wait_for(3, timeout=15)
+    await worklists["boris"].wait_for(3, timeout=15)
+    await worklists["vera"].wait_for(1, timeout=15)
+
+    def seen(agent: str) -> list[tuple[str, list[str] | None]]:
+        return [(e["number"], e["row"] and e["row"]["call_ids"]) for e in worklists[agent].received]
+
+    e164 = {n: phone.normalize(n).e164 for n in (support, sales, closed)}
+    for agent in ("anna", "boris"):
+        assert seen(agent) == [(e164[closed], ["batch.0"]), (e164[support], ["batch.1"]), (e164[closed], None)]
+    assert seen("vera") == [(e164[sales], ["batch.2"])]
+    assert {row["number"] for row in (await admin_api.get("/api/v1/callbacks")).json()} == {e164[support],
+                                                                                            e164[sales]}
 
 
 async def _logged(admin_api: httpx.AsyncClient, count: int) -> bool:
